@@ -1,0 +1,17 @@
+"""Errors a user can cause and fix. The CLI prints them as one line and exits non-zero."""
+
+
+class JaxmodelsError(Exception):
+    """Base class: a problem with the user's input, stated with its fix; never a bug in jaxmodels."""
+
+
+class ConfigError(JaxmodelsError):
+    """A bad config key, value or name (model, dataset, optimizer, ...)."""
+
+
+class DataError(JaxmodelsError):
+    """A dataset that is missing, unprepared or malformed."""
+
+
+class CheckpointError(JaxmodelsError):
+    """A checkpoint that does not fit the configured model or cannot be read."""

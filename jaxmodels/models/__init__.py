@@ -1,0 +1,12 @@
+"""Flax Linen models, selected by name through the registry.
+
+Importing a family module registers its models; `get_model(name, **kwargs)` builds one.
+Calling convention for every model: `model.apply(variables, inputs, train=bool, ...)`;
+dropout draws from the 'dropout' RNG stream, BatchNorm keeps its statistics in the
+'batch_stats' collection.
+"""
+
+from jaxmodels.models import mnist1d  # noqa: F401  (registers the MNIST-1D paper models)
+from jaxmodels.models.registry import available_models, get_model, register
+
+__all__ = ["available_models", "get_model", "register"]
