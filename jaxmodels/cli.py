@@ -1,0 +1,85 @@
+"""`jaxmodels train | eval`: the command line over the library.
+
+    jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
+    jaxmodels eval --workdir runs/cnn
+
+A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
+`jaxmodels: error: ...`, and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from jaxmodels.errors import JaxmodelsError
+
+USAGE_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxmodels",
+        description="Train and evaluate JAX/Flax models from one config file per experiment.",
+        epilog="Config overrides: --config.section.key=value, e.g. --config.optimizer.learning_rate=3e-3",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = commands.add_parser(
+        "train",
+        help="train an experiment (resumes if WORKDIR holds a checkpoint)",
+        description="Train an experiment; re-running on the same workdir resumes from its latest checkpoint.",
+        epilog="Any number of --config.section.key=value overrides may follow.",
+    )
+    train.add_argument(
+        "--config", required=True, help="experiment file defining get_config(), e.g. experiments/mnist1d_cnn.py"
+    )
+    train.add_argument(
+        "--workdir", required=True, help="directory for checkpoints, config.json, metrics.jsonl, TensorBoard"
+    )
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate the latest checkpoint of WORKDIR on the eval split",
+        description="Restore the latest checkpoint of a workdir and evaluate it; prints one JSON line.",
+    )
+    evaluate.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `jaxmodels` command."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    overrides = [item for item in extra if item.startswith("--config.")]
+    unknown = [item for item in extra if not item.startswith("--config.")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides look like --config.key=value)")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return _run_command(args, overrides)
+    except JaxmodelsError as error:
+        print(f"jaxmodels: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("jaxmodels: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
+    # Imported here so `jaxmodels --help` answers without loading JAX.
+    from jaxmodels import config as config_lib
+    from jaxmodels import loop
+
+    if args.command == "train":
+        config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
+        _, metrics = loop.train_and_evaluate(config, args.workdir)
+        print(json.dumps({"workdir": args.workdir, **metrics}))
+    else:
+        step, metrics = loop.evaluate_workdir(args.workdir, overrides)
+        print(json.dumps({"workdir": args.workdir, "step": step, **metrics}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Experiment configuration: one `ml_collections.ConfigDict` schema, overrides and validation.
+
+An experiment file defines `get_config()`, which starts from `base_config()` and changes
+values. Only keys of the schema may be set (the config is locked), except under `model`,
+whose keys are the model's constructor arguments and are checked against the model class.
+Every mistake becomes a `ConfigError` naming the key, the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+from jaxmodels.errors import ConfigError
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every configurable key with its default: the schema all experiments share."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    # Model: `name` picks a registered model; every other key is a constructor argument.
+    config.model = ml_collections.ConfigDict({"name": "mnist1d_cnn"})
+
+    config.task = ml_collections.ConfigDict({"name": "classify", "label_smoothing": 0.0})
+
+    config.data = ml_collections.ConfigDict(
+        {
+            "name": "mnist1d",
+            "data_dir": "",  # TFDS data dir; empty = $TFDS_DATA_DIR or ~/tensorflow_datasets
+            "train_split": "train",
+            "eval_split": "test",
+            "batch_size": 100,
+            "eval_batch_size": 1000,
+            # 'resident': whole dataset on the device, batches gathered inside the jitted step;
+            # 'grain': Grain pipeline with background prefetch; 'auto': resident if it fits.
+            "loader": "auto",
+            "resident_max_mb": 512,
+            "prefetch_threads": 2,
+            "prefetch_buffer": 8,
+        }
+    )
+
+    config.optimizer = ml_collections.ConfigDict(
+        {
+            "name": "adam",  # adam | adamw | sgd
+            "learning_rate": 1e-2,
+            "b1": 0.9,
+            "b2": 0.999,
+            "eps": 1e-8,
+            "momentum": 0.9,  # sgd only; 0 = plain SGD
+            "nesterov": False,  # sgd only
+            "weight_decay": 0.0,  # never applied to biases or norm scales
+            "grad_clip_norm": 0.0,  # 0 = no clipping
+            "schedule": "constant",  # constant | cosine | warmup_cosine | step
+            "warmup_steps": 0,
+            "final_lr_fraction": 0.0,  # cosine schedules decay to learning_rate * this
+            "step_boundaries": (0.5, 0.75),  # step schedule: fractions of train.num_steps
+            "step_factor": 0.1,  # step schedule: multiply the rate by this at each boundary
+        }
+    )
+
+    config.train = ml_collections.ConfigDict(
+        {
+            "num_steps": 6000,
+            "eval_every": 250,
+            "log_every": 50,
+            "checkpoint_every": 1000,
+            "keep_checkpoints": 3,
+            "progress_bar": True,
+        }
+    )
+    return config
+
+
+CHOICES = {
+    "task.name": ("classify",),
+    "data.loader": ("auto", "resident", "grain"),
+    "optimizer.name": ("adam", "adamw", "sgd"),
+    "optimizer.schedule": ("constant", "cosine", "warmup_cosine", "step"),
+}
+POSITIVE_INTS = (
+    "data.batch_size",
+    "data.eval_batch_size",
+    "train.num_steps",
+    "train.eval_every",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+)
+NON_NEGATIVE = (
+    "optimizer.learning_rate",
+    "optimizer.weight_decay",
+    "optimizer.grad_clip_norm",
+    "optimizer.warmup_steps",
+    "optimizer.momentum",
+    "task.label_smoothing",
+    "data.prefetch_threads",
+)
+
+
+def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
+    """Runs an experiment file's `get_config()` and returns its locked, validated config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist; pass an experiment file such as experiments/mnist1d_cnn.py"
+        )
+    spec = importlib.util.spec_from_file_location(f"jaxmodels_experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(
+            f"config file {str(path)!r} defines no get_config(); add one that returns base_config() with changes"
+        )
+    config = module.get_config()
+    return lock(config)
+
+
+def lock(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Locks the schema (no new keys) but leaves `model` open for constructor arguments."""
+    config.lock()
+    config.model.unlock()
+    return config
+
+
+def config_from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
+    """Rebuilds a config saved as JSON (e.g. `<workdir>/config.json`) on top of the schema."""
+    config = lock(base_config())
+    for key, value in _flatten(values):
+        set_value(config, key, value)
+    return config
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def set_value(config: ml_collections.ConfigDict, dotted_key: str, value: Any) -> None:
+    """Sets `config.<dotted_key> = value`, with the key and type checked against the schema."""
+    *parents, leaf = dotted_key.split(".")
+    node = config
+    for depth, part in enumerate(parents):
+        node = _child(node, part, ".".join(parents[:depth]))
+        if not isinstance(node, ml_collections.ConfigDict):
+            raise ConfigError(f"config key {'.'.join(parents[: depth + 1])!r} is a value, not a section")
+    section = ".".join(parents)
+    if leaf not in node and node.is_locked:
+        raise ConfigError(f"unknown config key {dotted_key!r}.{_suggest(leaf, node, section)}")
+    if isinstance(value, list) and leaf in node and isinstance(node[leaf], tuple):
+        value = tuple(value)
+    try:
+        node[leaf] = value
+    except TypeError:
+        expected = type(node[leaf]).__name__
+        raise ConfigError(
+            f"config key {dotted_key!r} expects a value of type {expected}, got {value!r} ({type(value).__name__})"
+        ) from None
+
+
+def _child(node: ml_collections.ConfigDict, part: str, section: str) -> Any:
+    if part not in node:
+        dotted = f"{section}.{part}" if section else part
+        raise ConfigError(f"unknown config section {dotted!r}.{_suggest(part, node, section)}")
+    return node[part]
+
+
+def _suggest(key: str, node: ml_collections.ConfigDict, section: str) -> str:
+    prefix = f"{section}." if section else ""
+    names = sorted(node.keys())
+    close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+    if close:
+        return f" Did you mean {' or '.join(repr(prefix + c) for c in close)}?"
+    return f" Valid keys here: {', '.join(prefix + n for n in names)}."
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parses one command-line override `config.a.b=value` (or `a.b=value`) into (key, value).
+
+    Values are Python literals (`3`, `1e-3`, `True`, `(1, 2)`, `'adam'`); anything that is not
+    a literal is taken as a string, so `--config.optimizer.name=sgd` needs no quotes.
+    """
+    key, sep, raw = text.partition("=")
+    key = key.removeprefix("--").removeprefix("config.")
+    if not sep or not key:
+        raise ConfigError(f"bad override {text!r}: write --config.section.key=value")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key, value
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str]) -> ml_collections.ConfigDict:
+    """Applies `--config.key=value` overrides in order, then validates the result."""
+    for text in overrides:
+        set_value(config, *parse_override(text))
+    validate(config)
+    return config
+
+
+def _get(config: ml_collections.ConfigDict, dotted_key: str) -> Any:
+    node = config
+    for part in dotted_key.split("."):
+        node = node[part]
+    return node
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks names and ranges that types alone cannot; raises ConfigError on the first problem."""
+    for key, choices in CHOICES.items():
+        value = _get(config, key)
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"config key {key!r} is {value!r}; choose one of {', '.join(choices)}.{hint}")
+    for key in POSITIVE_INTS:
+        if _get(config, key) <= 0:
+            raise ConfigError(f"config key {key!r} must be a positive integer, got {_get(config, key)!r}")
+    for key in NON_NEGATIVE:
+        if _get(config, key) < 0:
+            raise ConfigError(f"config key {key!r} must be >= 0, got {_get(config, key)!r}")
+    if not 0 <= config.task.label_smoothing < 1:
+        raise ConfigError(f"config key 'task.label_smoothing' must be in [0, 1), got {config.task.label_smoothing!r}")
+    if "name" not in config.model or not isinstance(config.model.name, str):
+        raise ConfigError("config key 'model.name' must name a model, e.g. --config.model.name=mnist1d_cnn")
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    """The resolved config as indented JSON (saved to `<workdir>/config.json`)."""
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+def model_arguments(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The model section minus `name`: keyword arguments for the model constructor."""
+    return {key: value for key, value in config.model.items() if key != "name"}

@@ -1,0 +1,1 @@
+"""Datasets (TFDS builders), sources and input pipelines."""

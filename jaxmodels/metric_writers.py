@@ -1,0 +1,83 @@
+"""Where metrics go: `<workdir>/metrics.jsonl`, TensorBoard event files, and the console.
+
+Only process 0 writes, so a multi-host run logs once. On resume from step S, records after S
+are dropped from metrics.jsonl (and TensorBoard purges them), so the log of a resumed run
+equals the log of an unbroken one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class MetricWriter:
+    """Appends `{"step": ..., "train/loss": ...}` records to metrics.jsonl and TensorBoard."""
+
+    def __init__(self, workdir: Path, resume_step: int):
+        self.enabled = jax.process_index() == 0
+        self.path = workdir / "metrics.jsonl"
+        self._tensorboard = None
+        if not self.enabled:
+            return
+        self._truncate_after(resume_step)
+        from tensorboardX import SummaryWriter  # imported lazily: it loads protobuf, ~0.3 s
+
+        self._tensorboard = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1)
+
+    def _truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        lines = self.path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as log:
+            log.write(json.dumps({"step": step, **scalars}) + "\n")
+        for key, value in scalars.items():
+            self._tensorboard.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+class ProgressDisplay:
+    """A live progress bar (steps, loss, steps/s) plus one console line per evaluation."""
+
+    def __init__(self, num_steps: int, start_step: int, enabled: bool):
+        self.console = Console(stderr=True)
+        self.enabled = enabled and jax.process_index() == 0
+        self._progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[rate]} steps/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.enabled,
+        )
+        self._task = self._progress.add_task("train", total=num_steps, completed=start_step, loss="-", rate="-")
+
+    def __enter__(self) -> ProgressDisplay:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def update(self, step: int, loss: float, steps_per_second: float) -> None:
+        self._progress.update(self._task, completed=step, loss=f"{loss:.4f}", rate=f"{steps_per_second:,.0f}")
+
+    def log(self, message: str) -> None:
+        if jax.process_index() == 0:
+            self.console.print(message, highlight=False)

@@ -1,0 +1,191 @@
+"""Recurrent networks: a sequence classifier and a character-level language model.
+
+Cells, chosen by the `cell` field:
+- 'rnn': Elman (1990), "Finding Structure in Time" (`nn.SimpleCell`, tanh).
+- 'lstm': Hochreiter & Schmidhuber (1997), "Long Short-Term Memory", with forget gates (`nn.OptimizedLSTMCell`).
+- 'gru': Cho et al. (2014), "Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine
+  Translation", Figure 2 (`nn.GRUCell`).
+Layers stack as in Graves (2013), "Generating Sequences With Recurrent Neural Networks", Figure 1 (without the
+skip connections); `bidirectional` runs a second RNN backwards, Schuster & Paliwal (1997), "Bidirectional
+Recurrent Neural Networks".
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxmodels.errors import ConfigError
+from jaxmodels.models.registry import register, suggest
+from jaxmodels.models.transformer import sample_autoregressively
+
+Carry = Any  # a cell's state: h, or (c, h) for the LSTM; one per layer, a (forward, backward) pair if bidirectional
+
+CELLS: dict[str, type[nn.RNNCellBase]] = {"rnn": nn.SimpleCell, "lstm": nn.OptimizedLSTMCell, "gru": nn.GRUCell}
+
+
+def make_cell(kind: str, hidden_size: int) -> nn.RNNCellBase:
+    """A fresh recurrent cell of `kind` ('rnn' | 'lstm' | 'gru') with `hidden_size` units."""
+    if kind not in CELLS:
+        raise ConfigError(f"unknown cell {kind!r} (config key model.cell).{suggest(kind, sorted(CELLS))}")
+    return CELLS[kind](features=hidden_size)
+
+
+def hidden_state(carry: Carry) -> jax.Array:
+    """The hidden state h of one cell's carry: the LSTM carries (c, h), the other cells carry h."""
+    return carry[1] if isinstance(carry, tuple) else carry
+
+
+class StackedRNN(nn.Module):
+    """`num_layers` recurrent layers, each reading the previous layer's outputs (Graves 2013, Figure 1).
+
+    (batch, time, features) -> (carries, (batch, time, hidden_size [x2 if bidirectional])). With `seq_lengths`
+    (batch,), each carry is the state after the sequence's last real step, and the backward direction starts at
+    that step, so right-padding changes nothing. Dropout acts between layers (Zaremba et al. 2014).
+    """
+
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(
+        self,
+        x: jax.Array,
+        *,
+        seq_lengths: jax.Array | None = None,
+        initial_carry: tuple[Carry, ...] | None = None,
+        train: bool = False,
+    ) -> tuple[tuple[Carry, ...], jax.Array]:
+        carries = []
+        for i in range(self.num_layers):
+            if i > 0:
+                x = nn.Dropout(self.dropout)(x, deterministic=not train)
+            if self.bidirectional:
+                forward = nn.RNN(make_cell(self.cell, self.hidden_size))
+                backward = nn.RNN(make_cell(self.cell, self.hidden_size))
+                layer = nn.Bidirectional(forward, backward, name=f"layer_{i}")
+            else:
+                layer = nn.RNN(make_cell(self.cell, self.hidden_size), name=f"layer_{i}")
+            carry, x = layer(
+                x,
+                seq_lengths=seq_lengths,
+                initial_carry=None if initial_carry is None else initial_carry[i],
+                return_carry=True,
+            )
+            carries.append(carry)
+        return tuple(carries), x
+
+
+@register("rnn_classifier")
+class RNNClassifier(nn.Module):
+    """Sequence classifier: (embedding ->) stacked RNN -> final hidden state(s) -> Dense(num_classes).
+
+    Inputs are (batch, time) int tokens when `vocab_size` > 0, else (batch, time, features) floats. Right-padded
+    batches pass `lengths` (batch,) int or `mask` (batch, time) bool (True at real steps); padding does not change
+    the logits. Bidirectional: the last layer's forward state (after the last real step) and backward state
+    (after step 0) are concatenated, as in Schuster & Paliwal (1997). Every length must be >= 1.
+    """
+
+    num_classes: int = 2
+    vocab_size: int = 0
+    embed_dim: int = 64
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(
+        self,
+        inputs: jax.Array,
+        *,
+        lengths: jax.Array | None = None,
+        mask: jax.Array | None = None,
+        train: bool = False,
+    ) -> jax.Array:
+        if lengths is not None and mask is not None:
+            raise ValueError("pass lengths or mask, not both")
+        batch, time = inputs.shape[:2]
+        if mask is not None:
+            lengths = mask.astype(jnp.int32).sum(axis=-1)
+        if lengths is None:
+            lengths = jnp.full((batch,), time, dtype=jnp.int32)
+        x = nn.Embed(self.vocab_size, self.embed_dim)(inputs) if self.vocab_size else inputs.astype(jnp.float32)
+        rnn = StackedRNN(self.cell, self.hidden_size, self.num_layers, self.bidirectional, self.dropout)
+        carries, _ = rnn(x, seq_lengths=lengths, train=train)
+        last = carries[-1]
+        if self.bidirectional:
+            h = jnp.concatenate([hidden_state(last[0]), hidden_state(last[1])], axis=-1)
+        else:
+            h = hidden_state(last)
+        h = nn.Dropout(self.dropout)(h, deterministic=not train)
+        return nn.Dense(self.num_classes)(h)
+
+
+@register("char_rnn")
+class CharRNN(nn.Module):
+    """Character-level language model: embedding -> stacked RNN -> Dense(vocab_size) (Graves 2013, Figure 1;
+    Karpathy, Johnson & Fei-Fei (2015), "Visualizing and Understanding Recurrent Networks").
+
+    (batch, time) int tokens -> (batch, time, vocab_size) next-character logits. `initial_carry` continues from
+    a previous call's state and `return_carry=True` returns (carries, logits): see `sample`.
+    """
+
+    vocab_size: int = 65
+    embed_dim: int = 64
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 2
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(
+        self,
+        tokens: jax.Array,
+        *,
+        train: bool = False,
+        initial_carry: tuple[Carry, ...] | None = None,
+        return_carry: bool = False,
+    ) -> jax.Array | tuple[tuple[Carry, ...], jax.Array]:
+        x = nn.Embed(self.vocab_size, self.embed_dim)(tokens)
+        rnn = StackedRNN(self.cell, self.hidden_size, self.num_layers, dropout=self.dropout)
+        carries, h = rnn(x, initial_carry=initial_carry, train=train)
+        h = nn.Dropout(self.dropout)(h, deterministic=not train)
+        logits = nn.Dense(self.vocab_size)(h)
+        return (carries, logits) if return_carry else logits
+
+
+@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "temperature", "top_k"))
+def sample(
+    model: CharRNN,
+    variables: dict[str, Any],
+    prompt_tokens: jax.Array,
+    num_tokens: int,
+    rng: jax.Array,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+) -> jax.Array:
+    """Continues (batch, prompt_len >= 1) tokens by `num_tokens` sampled ones; returns the whole sequence.
+
+    The prompt is read once; then each step feeds one token and carries the hidden state forward. Step i
+    samples with `jax.random.fold_in(rng, i)`; temperature 0 or top_k=1 is greedy.
+    """
+    if num_tokens == 0:
+        return prompt_tokens
+
+    def read(carry: tuple[Carry, ...] | None, tokens: jax.Array) -> tuple[tuple[Carry, ...], jax.Array]:
+        carry, logits = model.apply(variables, tokens, train=False, initial_carry=carry, return_carry=True)
+        return carry, logits[:, -1]
+
+    prefill = lambda: read(None, prompt_tokens)
+    step = lambda carry, token: read(carry, token[:, None])
+    new = sample_autoregressively(prefill, step, num_tokens, rng, temperature, top_k)
+    return jnp.concatenate([prompt_tokens, new.astype(prompt_tokens.dtype)], axis=1)

@@ -1,0 +1,706 @@
+"""Transformers: GPT (decoder-only), BERT (encoder) and the original encoder-decoder.
+
+- Vaswani et al. (2017), "Attention Is All You Need": multi-head attention (Figure 2), the encoder-decoder
+  (Figure 1) with sinusoidal positions (§3.5) and post-LN residual sub-layers (§3.1).
+- Radford et al. (2019), "Language Models are Unsupervised Multitask Learners" (GPT-2): decoder-only, learned
+  positions, LayerNorm moved to the input of each sub-block plus a final LayerNorm (§2.3), sizes in Table 2.
+- Devlin et al. (2019), "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding":
+  token + segment + position embeddings (Figure 2), masked-LM pre-training and fine-tuning (Figure 1).
+
+Every model is built from the same four pieces, written once: `Embeddings`, `MultiHeadAttention`, `MLP` and
+`Block`. Masks are boolean and broadcast to (batch, heads, queries, keys); True means "may attend".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import traverse_util
+
+from jaxmodels.errors import CheckpointError, ConfigError
+from jaxmodels.models.registry import register, suggest
+
+State = TypeVar("State")
+Params = Any  # a nested dict of arrays: one model's 'params' collection
+
+_POSITION_ENCODINGS = ("learned", "sinusoidal")
+
+
+def _normal(std: float) -> nn.initializers.Initializer:
+    return nn.initializers.normal(stddev=std)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared pieces
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def sinusoidal_positions(positions: jax.Array, dim: int) -> jax.Array:
+    """PE(pos, 2i) = sin(pos / 10000^(2i/dim)), PE(pos, 2i+1) = cos(...) (Vaswani et al. 2017, §3.5)."""
+    rates = 1.0 / 10000.0 ** (jnp.arange(0, dim, 2, dtype=jnp.float32) / dim)
+    angles = positions[..., None].astype(jnp.float32) * rates  # (..., dim / 2)
+    return jnp.stack([jnp.sin(angles), jnp.cos(angles)], axis=-1).reshape(*positions.shape, -1)[..., :dim]
+
+
+class Embeddings(nn.Module):
+    """Token + position (+ segment) embeddings, then optional LayerNorm and dropout.
+
+    GPT-2: learned positions. BERT (Devlin et al. 2019, Figure 2): learned positions, segment embeddings and a
+    LayerNorm. Vaswani et al. (2017): sinusoidal positions and token embeddings scaled by sqrt(dim) (§3.4).
+    `attend` reuses the token table as the output layer (weight tying, Press & Wolf 2017).
+    """
+
+    vocab_size: int
+    embed_dim: int
+    max_length: int = 0  # size of the learned position table; unused for sinusoidal positions
+    position_encoding: str = "learned"  # 'learned' | 'sinusoidal'
+    num_segments: int = 0  # BERT's token-type embeddings; 0 = none
+    layer_norm: bool = False
+    ln_epsilon: float = 1e-12
+    scale_tokens: bool = False
+    dropout: float = 0.0
+
+    def setup(self) -> None:
+        if self.position_encoding not in _POSITION_ENCODINGS:
+            hint = suggest(self.position_encoding, list(_POSITION_ENCODINGS))
+            raise ConfigError(f"unknown position encoding {self.position_encoding!r}.{hint}")
+        self.token = nn.Embed(self.vocab_size, self.embed_dim, embedding_init=_normal(0.02))
+        if self.position_encoding == "learned":
+            self.position = nn.Embed(self.max_length, self.embed_dim, embedding_init=_normal(0.02))
+        if self.num_segments:
+            self.segment = nn.Embed(self.num_segments, self.embed_dim, embedding_init=_normal(0.02))
+        if self.layer_norm:
+            self.norm = nn.LayerNorm(epsilon=self.ln_epsilon)
+        self.drop = nn.Dropout(self.dropout)
+
+    def __call__(
+        self,
+        tokens: jax.Array,
+        *,
+        positions: jax.Array | None = None,
+        segments: jax.Array | None = None,
+        train: bool = False,
+    ) -> jax.Array:
+        """(batch, time) int tokens -> (batch, time, embed_dim); positions default to 0..time-1."""
+        if positions is None:
+            positions = jnp.arange(tokens.shape[-1])
+        h = self.token(tokens)
+        if self.scale_tokens:
+            h = h * jnp.sqrt(self.embed_dim).astype(h.dtype)
+        if self.position_encoding == "learned":
+            h = h + self.position(positions)
+        else:
+            h = h + sinusoidal_positions(positions, self.embed_dim).astype(h.dtype)
+        if self.num_segments:
+            h = h + self.segment(jnp.zeros_like(tokens) if segments is None else segments)
+        if self.layer_norm:
+            h = self.norm(h)
+        return self.drop(h, deterministic=not train)
+
+    def attend(self, h: jax.Array) -> jax.Array:
+        """Tied output layer: logits = h @ token_embeddings.T."""
+        return self.token.attend(h)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head scaled dot-product attention (Vaswani et al. 2017, §3.2, Figure 2).
+
+    Self-attention when `context` is None, cross-attention over `context` otherwise. `mask` is boolean,
+    broadcastable to (batch, heads, queries, keys). With `decode=True` (self-attention only) this call's keys and
+    values are appended to a `cache_size`-long KV cache in the 'cache' collection, and queries attend causally
+    to everything cached so far; a whole prompt can be written at once, then one token per call.
+    """
+
+    num_heads: int
+    dropout: float = 0.0
+    use_bias: bool = True
+    out_init_std: float = 0.02
+    cache_size: int = 0
+
+    @nn.compact
+    def __call__(
+        self,
+        x: jax.Array,
+        context: jax.Array | None = None,
+        *,
+        mask: jax.Array | None = None,
+        train: bool = False,
+        decode: bool = False,
+    ) -> jax.Array:
+        embed_dim = x.shape[-1]
+        if embed_dim % self.num_heads:
+            raise ConfigError(f"embed_dim {embed_dim} is not divisible by num_heads {self.num_heads}")
+        head_dim = embed_dim // self.num_heads
+        project = functools.partial(
+            nn.DenseGeneral, (self.num_heads, head_dim), use_bias=self.use_bias, kernel_init=_normal(0.02)
+        )
+        source = x if context is None else context
+        q, k, v = project(name="query")(x), project(name="key")(source), project(name="value")(source)
+        if decode:
+            if context is not None or mask is not None:
+                raise ValueError("decode=True is causal self-attention over the cache: pass no context or mask")
+            k, v, mask = self._extend_cache(k, v)
+
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(head_dim).astype(q.dtype)
+        if mask is not None:
+            # A finite "minus infinity": a query with no visible key (padding) gets uniform weights, not NaN.
+            scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+        weights = nn.Dropout(self.dropout)(jax.nn.softmax(scores, axis=-1), deterministic=not train)
+        y = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+        return nn.DenseGeneral(
+            embed_dim, axis=(-2, -1), use_bias=self.use_bias, kernel_init=_normal(self.out_init_std), name="out"
+        )(y)
+
+    def _extend_cache(self, k: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Writes k, v at the cache index; returns the full cache and the causal mask over it."""
+        if self.cache_size <= 0:
+            raise ConfigError("decode=True needs a KV cache: construct the attention with cache_size > 0")
+        batch, length, heads, head_dim = k.shape
+        shape = (batch, self.cache_size, heads, head_dim)
+        cached_k = self.variable("cache", "cached_key", jnp.zeros, shape, k.dtype)
+        cached_v = self.variable("cache", "cached_value", jnp.zeros, shape, v.dtype)
+        index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
+        start = index.value
+        cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k, (0, start, 0, 0))
+        cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v, (0, start, 0, 0))
+        index.value = start + length
+        # Query i sits at absolute position start + i and sees keys 0..start + i; this also hides unwritten slots.
+        mask = jnp.arange(self.cache_size)[None, :] <= (start + jnp.arange(length))[:, None]
+        return cached_k.value, cached_v.value, mask[None, None]
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: Dense(hidden) -> GELU -> Dense(embed) (Vaswani et al. 2017, §3.3)."""
+
+    hidden_dim: int
+    use_bias: bool = True
+    approximate_gelu: bool = True  # GPT-2 uses the tanh approximation, BERT the exact erf form
+    out_init_std: float = 0.02
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = nn.Dense(self.hidden_dim, use_bias=self.use_bias, kernel_init=_normal(0.02), name="fc")(x)
+        h = nn.gelu(h, approximate=self.approximate_gelu)
+        return nn.Dense(x.shape[-1], use_bias=self.use_bias, kernel_init=_normal(self.out_init_std), name="proj")(h)
+
+
+class Block(nn.Module):
+    """One transformer layer: self-attention, optional cross-attention, MLP, each a residual sub-layer.
+
+    pre_norm=True: x + Dropout(f(LayerNorm(x))) (GPT-2, Radford et al. 2019, §2.3).
+    pre_norm=False: LayerNorm(x + Dropout(f(x))) (Vaswani et al. 2017, §3.1 and §5.4; BERT).
+    """
+
+    num_heads: int
+    mlp_dim: int
+    dropout: float = 0.0
+    use_bias: bool = True
+    pre_norm: bool = True
+    cross_attention: bool = False
+    ln_epsilon: float = 1e-5
+    approximate_gelu: bool = True
+    residual_init_std: float = 0.02  # std of the projections that write into the residual stream
+    cache_size: int = 0
+
+    @nn.compact
+    def __call__(
+        self,
+        x: jax.Array,
+        *,
+        mask: jax.Array | None = None,
+        memory: jax.Array | None = None,
+        memory_mask: jax.Array | None = None,
+        train: bool = False,
+        decode: bool = False,
+    ) -> jax.Array:
+        def residual(x: jax.Array, sublayer: Callable[[jax.Array], jax.Array], name: str) -> jax.Array:
+            norm = nn.LayerNorm(epsilon=self.ln_epsilon, use_bias=self.use_bias, name=f"ln_{name}")
+            drop = nn.Dropout(self.dropout)
+            if self.pre_norm:
+                return x + drop(sublayer(norm(x)), deterministic=not train)
+            return norm(x + drop(sublayer(x), deterministic=not train))
+
+        attention = functools.partial(
+            MultiHeadAttention, self.num_heads, self.dropout, self.use_bias, self.residual_init_std
+        )
+        self_attention = attention(cache_size=self.cache_size, name="attention")
+        x = residual(x, lambda h: self_attention(h, mask=mask, train=train, decode=decode), "attention")
+        if self.cross_attention:
+            if memory is None:
+                raise ValueError("a cross-attention block needs the encoder output: pass memory=")
+            cross_attention = attention(name="cross_attention")
+            x = residual(x, lambda h: cross_attention(h, memory, mask=memory_mask, train=train), "cross_attention")
+        mlp = MLP(self.mlp_dim, self.use_bias, self.approximate_gelu, self.residual_init_std, name="mlp")
+        return residual(x, mlp, "mlp")
+
+
+def padding_mask(mask: jax.Array) -> jax.Array:
+    """(batch, keys) bool, True at real tokens -> (batch, 1, 1, keys): no query attends to padding."""
+    return mask.astype(bool)[:, None, None, :]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sampling (shared with the character RNN)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def sample_logits(logits: jax.Array, rng: jax.Array, temperature: float = 1.0, top_k: int | None = None) -> jax.Array:
+    """Draws one token per row of (batch, vocab) logits; temperature 0 or top_k=1 is greedy (argmax).
+
+    Top-k sampling as in Fan et al. (2018), "Hierarchical Neural Story Generation": only the k largest
+    logits keep their probability mass.
+    """
+    if temperature == 0.0 or top_k == 1:
+        return jnp.argmax(logits, axis=-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth_largest = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits < kth_largest, -jnp.inf, logits)
+    return jax.random.categorical(rng, logits, axis=-1)
+
+
+def sample_autoregressively(
+    prefill: Callable[[], tuple[State, jax.Array]],
+    step: Callable[[State, jax.Array], tuple[State, jax.Array]],
+    num_tokens: int,
+    rng: jax.Array,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+) -> jax.Array:
+    """The sampling loop of every language model here; returns (batch, num_tokens) new tokens.
+
+    `prefill()` reads the prompt and returns (state, logits of the next token); `step(state, token)` reads one
+    token and returns the same. New token i is drawn with `jax.random.fold_in(rng, i)`, so any two models that
+    produce the same logits produce the same tokens.
+    """
+    state, logits = prefill()
+    first = sample_logits(logits, jax.random.fold_in(rng, 0), temperature, top_k)
+
+    def one_step(carry: tuple[State, jax.Array], i: jax.Array) -> tuple[tuple[State, jax.Array], jax.Array]:
+        state, token = carry
+        state, logits = step(state, token)
+        return (state, sample_logits(logits, jax.random.fold_in(rng, i), temperature, top_k)), token
+
+    (_, last), tokens = jax.lax.scan(one_step, (state, first), jnp.arange(1, num_tokens))
+    return jnp.concatenate([tokens.T, last[:, None]], axis=1).astype(jnp.int32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GPT
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@register("gpt")
+class GPT(nn.Module):
+    """Decoder-only transformer LM (Radford et al. 2019, GPT-2; architecture of Radford et al. 2018, Figure 1).
+
+    (batch, time) int tokens -> (batch, time, vocab_size) next-token logits. Pre-LN blocks with a final
+    LayerNorm, learned positions, output layer tied to the token embeddings. Defaults are GPT-2 small.
+    `decode=True` reads tokens into the KV cache (collection 'cache', pass mutable=['cache']): see `generate`.
+    """
+
+    vocab_size: int = 50257
+    block_size: int = 1024
+    num_layers: int = 12
+    num_heads: int = 12
+    embed_dim: int = 768
+    dropout: float = 0.1
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array, *, train: bool = False, decode: bool = False) -> jax.Array:
+        length = tokens.shape[-1]
+        if decode:
+            # The absolute position of this call's first token is the number of tokens already cached.
+            offset = self.variable("cache", "position", lambda: jnp.array(0, jnp.int32))
+            positions = offset.value + jnp.arange(length)
+            offset.value = offset.value + length
+            mask = None  # each attention layer masks causally against its own cache
+        else:
+            positions = jnp.arange(length)
+            mask = nn.make_causal_mask(tokens, dtype=bool)
+        embeddings = Embeddings(
+            self.vocab_size, self.embed_dim, self.block_size, dropout=self.dropout, name="embeddings"
+        )
+        h = embeddings(tokens, positions=positions, train=train)
+        for i in range(self.num_layers):
+            h = Block(
+                self.num_heads,
+                4 * self.embed_dim,
+                self.dropout,
+                self.use_bias,
+                # GPT-2 scales the init of the residual projections by 1/sqrt(N) for N residual layers (§2.3).
+                residual_init_std=0.02 / math.sqrt(2 * self.num_layers),
+                cache_size=self.block_size,
+                name=f"block_{i}",
+            )(h, mask=mask, train=train, decode=decode)
+        h = nn.LayerNorm(epsilon=1e-5, use_bias=self.use_bias, name="ln_f")(h)
+        return embeddings.attend(h)
+
+
+@register("gpt2_small")
+class GPT2Small(GPT):
+    """GPT-2 small (Radford et al. 2019, Table 2, first row): 12 layers, d_model 768, 12 heads, context 1024,
+    vocabulary 50,257, biases, tied embeddings: 124,439,808 parameters."""
+
+    vocab_size: int = 50257
+    block_size: int = 1024
+    num_layers: int = 12
+    num_heads: int = 12
+    embed_dim: int = 768
+    use_bias: bool = True
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "temperature", "top_k"))
+def generate(
+    model: GPT,
+    params: Params,
+    prompt: jax.Array,
+    max_new_tokens: int,
+    rng: jax.Array,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+) -> jax.Array:
+    """Continues (batch, prompt_len) tokens by max_new_tokens sampled tokens; returns the whole sequence.
+
+    The prompt is read into the KV cache in one call, then one token per step. Step i samples with
+    `jax.random.fold_in(rng, i)` (see `sample_autoregressively`), so the tokens equal those of recomputing the
+    whole prefix each step. temperature=0 or top_k=1 is greedy. prompt_len + max_new_tokens <= block_size.
+    """
+    if max_new_tokens == 0:
+        return prompt
+    if prompt.shape[1] + max_new_tokens > model.block_size:
+        raise ValueError(
+            f"prompt ({prompt.shape[1]}) + max_new_tokens ({max_new_tokens}) exceeds block_size {model.block_size}"
+        )
+
+    def read(cache: Params | None, tokens: jax.Array) -> tuple[Params, jax.Array]:
+        variables = {"params": params} if cache is None else {"params": params, "cache": cache}
+        logits, state = model.apply(variables, tokens, train=False, decode=True, mutable=["cache"])
+        return state["cache"], logits[:, -1]
+
+    prefill = lambda: read(None, prompt)
+    step = lambda cache, token: read(cache, token[:, None])
+    new = sample_autoregressively(prefill, step, max_new_tokens, rng, temperature, top_k)
+    return jnp.concatenate([prompt, new.astype(prompt.dtype)], axis=1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# BERT
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class BertHyperparameters(nn.Module):
+    """BERT's fields, shared by the encoder and its heads; defaults are BERT-base (Devlin et al. 2019, §3)."""
+
+    vocab_size: int = 30522
+    max_length: int = 512
+    num_segments: int = 2
+    num_layers: int = 12
+    num_heads: int = 12
+    embed_dim: int = 768
+    mlp_dim: int = 3072
+    dropout: float = 0.1
+    pre_norm: bool = False  # BERT is post-LN, as Vaswani et al. (2017)
+
+
+def _encoder_of(model: BertHyperparameters) -> BertEncoder:
+    """`model`'s encoder as its child named 'encoder': the subtree `load_pretrained_encoder` copies."""
+    names = [f.name for f in dataclasses.fields(BertHyperparameters) if f.name not in ("parent", "name")]
+    return BertEncoder(**{name: getattr(model, name) for name in names}, name="encoder")
+
+
+@register("bert")
+class BertEncoder(BertHyperparameters):
+    """The BERT encoder (Devlin et al. 2019, Figure 1 left, inputs as in Figure 2).
+
+    (batch, time) int tokens -> (batch, time, embed_dim) hidden states. Keywords: `segments` (batch, time)
+    token-type ids (default 0); `mask` (batch, time) bool, True at real tokens (default all), so padding is never
+    attended to.
+    """
+
+    def setup(self) -> None:
+        self.embeddings = Embeddings(
+            self.vocab_size,
+            self.embed_dim,
+            self.max_length,
+            num_segments=self.num_segments,
+            layer_norm=True,
+            ln_epsilon=1e-12,
+            dropout=self.dropout,
+        )
+        self.blocks = [
+            Block(
+                self.num_heads,
+                self.mlp_dim,
+                self.dropout,
+                pre_norm=self.pre_norm,
+                ln_epsilon=1e-12,
+                approximate_gelu=False,
+            )
+            for _ in range(self.num_layers)
+        ]
+        if self.pre_norm:  # pre-LN leaves the residual stream unnormalised: close it with a LayerNorm
+            self.final_norm = nn.LayerNorm(epsilon=1e-12)
+
+    def __call__(
+        self,
+        tokens: jax.Array,
+        *,
+        segments: jax.Array | None = None,
+        mask: jax.Array | None = None,
+        train: bool = False,
+    ) -> jax.Array:
+        h = self.embeddings(tokens, segments=segments, train=train)
+        attention_mask = None if mask is None else padding_mask(mask)
+        for block in self.blocks:
+            h = block(h, mask=attention_mask, train=train)
+        return self.final_norm(h) if self.pre_norm else h
+
+    def attend(self, h: jax.Array) -> jax.Array:
+        """Scores hidden states against the token embeddings (the tied MLM decoder)."""
+        return self.embeddings.attend(h)
+
+
+@register("bert_mlm")
+class BertMLM(BertHyperparameters):
+    """BERT with its masked-LM head (Devlin et al. 2019, §3.1 Task #1; Figure 1 left).
+
+    (batch, time) tokens -> (batch, time, vocab_size) logits. Head: Dense + GELU + LayerNorm, then a decoder tied
+    to the token embeddings plus a per-token bias. Same keywords as `bert`.
+    """
+
+    @nn.compact
+    def __call__(
+        self,
+        tokens: jax.Array,
+        *,
+        segments: jax.Array | None = None,
+        mask: jax.Array | None = None,
+        train: bool = False,
+    ) -> jax.Array:
+        encoder = _encoder_of(self)
+        h = encoder(tokens, segments=segments, mask=mask, train=train)
+        h = nn.gelu(nn.Dense(self.embed_dim, kernel_init=_normal(0.02), name="transform")(h), approximate=False)
+        h = nn.LayerNorm(epsilon=1e-12, name="transform_norm")(h)
+        return encoder.attend(h) + self.param("output_bias", nn.initializers.zeros, (self.vocab_size,))
+
+
+@register("bert_classifier")
+class BertClassifier(BertHyperparameters):
+    """BERT fine-tuned for sequence classification (Devlin et al. 2019, §4.1; Figure 1 right).
+
+    (batch, time) tokens -> (batch, num_classes) logits from the pooled [CLS] (first) position:
+    tanh(Dense) pooler -> dropout -> Dense(num_classes). Same keywords as `bert`.
+    """
+
+    num_classes: int = 2
+
+    @nn.compact
+    def __call__(
+        self,
+        tokens: jax.Array,
+        *,
+        segments: jax.Array | None = None,
+        mask: jax.Array | None = None,
+        train: bool = False,
+    ) -> jax.Array:
+        h = _encoder_of(self)(tokens, segments=segments, mask=mask, train=train)
+        pooled = nn.tanh(nn.Dense(self.embed_dim, kernel_init=_normal(0.02), name="pooler")(h[:, 0]))
+        pooled = nn.Dropout(self.dropout)(pooled, deterministic=not train)
+        return nn.Dense(self.num_classes, kernel_init=_normal(0.02), name="classifier")(pooled)
+
+
+@register("bert_base")
+class BertBase(BertClassifier):
+    """BERT-base classifier (Devlin et al. 2019, §3: L=12, H=768, A=12, feed-forward 3072, 512 positions,
+    2 segments, WordPiece vocabulary 30,522). Encoder + pooler = 109,482,240 parameters (as HF `BertModel`);
+    with the num_classes=2 head, 109,483,778."""
+
+    vocab_size: int = 30522
+    max_length: int = 512
+    num_segments: int = 2
+    num_layers: int = 12
+    num_heads: int = 12
+    embed_dim: int = 768
+    mlp_dim: int = 3072
+
+
+@register("bert_base_mlm")
+class BertBaseMLM(BertMLM):
+    """BERT-base with its masked-LM head (sizes as `bert_base`): 109,514,298 parameters (as HF
+    `BertForMaskedLM`); its encoder loads into `bert_base` with `load_pretrained_encoder`."""
+
+    vocab_size: int = 30522
+    max_length: int = 512
+    num_segments: int = 2
+    num_layers: int = 12
+    num_heads: int = 12
+    embed_dim: int = 768
+    mlp_dim: int = 3072
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadReport:
+    """Which parameter paths ('a/b/c') came from the checkpoint, which kept their fresh initialisation, and
+    which checkpoint paths were not used."""
+
+    loaded: list[str]
+    new: list[str]
+    unused: list[str]
+
+
+def load_pretrained_encoder(
+    classifier_params: Params, mlm_params: Params, *, subtree: str = "encoder"
+) -> tuple[Params, LoadReport]:
+    """Copies the pre-trained encoder of a `bert_mlm` into a `bert_classifier` (the fine-tuning of Figure 1).
+
+    Both arguments are 'params' collections. Every leaf under `subtree` is replaced by the checkpoint's; the
+    rest (pooler, classifier) keeps its initialisation. Raises CheckpointError if the encoders differ in shape.
+    """
+    target = traverse_util.flatten_dict(dict(classifier_params), sep="/")
+    source = traverse_util.flatten_dict(dict(mlm_params), sep="/")
+    prefix = subtree + "/"
+    target_encoder = {path for path in target if path.startswith(prefix)}
+    source_encoder = {path for path in source if path.startswith(prefix)}
+    if not target_encoder:
+        raise CheckpointError(f"the classifier has no {subtree!r} parameters to load into")
+    if target_encoder != source_encoder:
+        differ = sorted(target_encoder ^ source_encoder)
+        raise CheckpointError(f"the checkpoint's {subtree!r} does not match the model's (e.g. {differ[:3]})")
+    for path in sorted(target_encoder):
+        if target[path].shape != source[path].shape:
+            raise CheckpointError(f"{path}: checkpoint shape {source[path].shape} != model shape {target[path].shape}")
+        target[path] = source[path]
+    report = LoadReport(
+        loaded=sorted(target_encoder),
+        new=sorted(set(target) - target_encoder),
+        unused=sorted(set(source) - source_encoder),
+    )
+    return traverse_util.unflatten_dict(target, sep="/"), report
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Encoder-decoder
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@register("transformer_seq2seq")
+class TransformerSeq2Seq(nn.Module):
+    """The Transformer encoder-decoder (Vaswani et al. 2017, Figure 1); defaults are the base model (Table 3).
+
+    `apply(variables, source_tokens, target_tokens, train=...)` -> (batch, target_time, vocab_size) logits for
+    the token after each target position. One shared vocabulary: source, target and output embeddings are tied
+    (§3.4). Keyword `source_mask` (batch, source_time) bool, True at real tokens (default all): padding is
+    invisible to the encoder and to cross-attention. The decoder is causal. See `greedy_decode`.
+    """
+
+    vocab_size: int = 37000
+    num_layers: int = 6
+    num_heads: int = 8
+    embed_dim: int = 512
+    mlp_dim: int = 2048
+    dropout: float = 0.1
+    pre_norm: bool = False  # the paper's post-LN; True adds a final LayerNorm to encoder and decoder
+
+    def setup(self) -> None:
+        self.embeddings = Embeddings(
+            self.vocab_size,
+            self.embed_dim,
+            position_encoding="sinusoidal",
+            scale_tokens=True,
+            dropout=self.dropout,
+        )
+        block = functools.partial(Block, self.num_heads, self.mlp_dim, self.dropout, pre_norm=self.pre_norm)
+        self.encoder_blocks = [block() for _ in range(self.num_layers)]
+        self.decoder_blocks = [block(cross_attention=True) for _ in range(self.num_layers)]
+        if self.pre_norm:
+            self.encoder_norm = nn.LayerNorm()
+            self.decoder_norm = nn.LayerNorm()
+
+    def encode(
+        self, source_tokens: jax.Array, *, source_mask: jax.Array | None = None, train: bool = False
+    ) -> jax.Array:
+        """(batch, source_time) tokens -> (batch, source_time, embed_dim) memory."""
+        mask = None if source_mask is None else padding_mask(source_mask)
+        h = self.embeddings(source_tokens, train=train)
+        for block in self.encoder_blocks:
+            h = block(h, mask=mask, train=train)
+        return self.encoder_norm(h) if self.pre_norm else h
+
+    def decode(
+        self,
+        memory: jax.Array,
+        target_tokens: jax.Array,
+        *,
+        source_mask: jax.Array | None = None,
+        train: bool = False,
+    ) -> jax.Array:
+        """Memory and (batch, target_time) tokens -> (batch, target_time, vocab_size) logits."""
+        memory_mask = None if source_mask is None else padding_mask(source_mask)
+        causal = nn.make_causal_mask(target_tokens, dtype=bool)
+        h = self.embeddings(target_tokens, train=train)
+        for block in self.decoder_blocks:
+            h = block(h, mask=causal, memory=memory, memory_mask=memory_mask, train=train)
+        if self.pre_norm:
+            h = self.decoder_norm(h)
+        return self.embeddings.attend(h)
+
+    def __call__(
+        self,
+        source_tokens: jax.Array,
+        target_tokens: jax.Array,
+        *,
+        source_mask: jax.Array | None = None,
+        train: bool = False,
+    ) -> jax.Array:
+        memory = self.encode(source_tokens, source_mask=source_mask, train=train)
+        return self.decode(memory, target_tokens, source_mask=source_mask, train=train)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_len", "bos_id", "eos_id"))
+def greedy_decode(
+    model: TransformerSeq2Seq,
+    params: Params,
+    source: jax.Array,
+    max_len: int,
+    bos_id: int,
+    eos_id: int,
+    *,
+    source_mask: jax.Array | None = None,
+) -> jax.Array:
+    """Greedy translation of (batch, source_time) tokens -> (batch, max_len) tokens, without the BOS.
+
+    The source is encoded once; each step re-runs the (causal) decoder on the fixed-size buffer of tokens so
+    far and takes the argmax at the newest position. After a row emits `eos_id` it stays `eos_id`.
+    """
+    batch = source.shape[0]
+    memory = model.apply(
+        {"params": params}, source, source_mask=source_mask, train=False, method=TransformerSeq2Seq.encode
+    )
+    buffer = jnp.full((batch, max_len + 1), bos_id, dtype=jnp.int32)
+    done = jnp.zeros((batch,), dtype=bool)
+
+    def step(i: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        buffer, done = carry
+        logits = model.apply(
+            {"params": params},
+            memory,
+            buffer[:, :max_len],
+            source_mask=source_mask,
+            train=False,
+            method=TransformerSeq2Seq.decode,
+        )
+        token = jnp.argmax(jax.lax.dynamic_index_in_dim(logits, i, axis=1, keepdims=False), axis=-1)
+        token = jnp.where(done, eos_id, token)
+        return jax.lax.dynamic_update_index_in_dim(buffer, token, i + 1, axis=1), done | (token == eos_id)
+
+    buffer, _ = jax.lax.fori_loop(0, max_len, step, (buffer, done))
+    return buffer[:, 1:]

@@ -1,0 +1,132 @@
+"""Vision Transformer of Dosovitskiy et al. (2021), "An image is worth 16x16 words: Transformers for image
+recognition at scale", Fig. 1 and Eq. 1-4, with the sizes of its Table 1 (and DeiT's Ti/S sizes).
+
+Images (batch, H, W, C) -> non-overlapping patch x patch patches, each linearly embedded (a strided
+convolution) -> prepend a learned class token -> add learned position embeddings -> `depth` pre-LN
+encoder blocks -> final LayerNorm -> linear head on the class token -> (batch, num_classes) logits.
+
+As in the fine-tuned models whose parameter counts are quoted (86,567,656 for ViT-B/16 at
+224x224 and 1000 classes), there is no pre-logits layer (the paper's pre-training head had one
+hidden layer). The position embeddings are sized for the image the model is initialised with.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxmodels.models.registry import register
+
+
+class MlpBlock(nn.Module):
+    """Dense(mlp_dim) -> GELU -> Dropout -> Dense(hidden) -> Dropout: the encoder's MLP (Eq. 3)."""
+
+    mlp_dim: int
+    dropout_rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        hidden = x.shape[-1]
+        # Exact (erf) GELU, as in the paper and PyTorch ports; the original JAX code used Flax's
+        # default tanh approximation, which differs by < 1e-3.
+        x = nn.gelu(nn.Dense(self.mlp_dim, kernel_init=nn.initializers.xavier_uniform())(x), approximate=False)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = nn.Dense(hidden, kernel_init=nn.initializers.xavier_uniform())(x)
+        return nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+
+
+class EncoderBlock(nn.Module):
+    """Pre-LN Transformer block: x + MSA(LN(x)), then x + MLP(LN(x)) (Eq. 2-3)."""
+
+    num_heads: int
+    mlp_dim: int
+    dropout_rate: float = 0.0
+    attention_dropout_rate: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        y = nn.LayerNorm()(x)
+        y = nn.MultiHeadDotProductAttention(
+            num_heads=self.num_heads,
+            dropout_rate=self.attention_dropout_rate,
+            kernel_init=nn.initializers.xavier_uniform(),
+        )(y, deterministic=not train)
+        x = x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
+        y = MlpBlock(self.mlp_dim, self.dropout_rate)(nn.LayerNorm()(x), train=train)
+        return x + y
+
+
+@register("vit")
+class ViT(nn.Module):
+    """A Vision Transformer of any size; the defaults are a small one for 8x8 to 32x32 images on a CPU.
+
+    `hidden_size` must be divisible by `num_heads` and the image sides by `patch_size`.
+    `head_zero_init` starts the classifier at zero, as the paper does when fine-tuning and
+    big_vision does throughout; initial logits are then all zero.
+    """
+
+    patch_size: int = 4
+    hidden_size: int = 64
+    depth: int = 4
+    num_heads: int = 4
+    mlp_dim: int = 128
+    dropout_rate: float = 0.0
+    attention_dropout_rate: float = 0.0
+    head_zero_init: bool = True
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        p = self.patch_size
+        # Linear patch embedding (Eq. 1), written as a convolution with stride = kernel = patch size.
+        x = nn.Conv(self.hidden_size, (p, p), strides=(p, p), padding="VALID", name="embedding")(x)
+        batch, rows, cols, hidden = x.shape
+        x = x.reshape(batch, rows * cols, hidden)
+        cls = self.param("cls", nn.initializers.zeros, (1, 1, hidden))
+        x = jnp.concatenate([jnp.broadcast_to(cls, (batch, 1, hidden)), x], axis=1)
+        position = self.param("pos_embedding", nn.initializers.normal(stddev=0.02), (1, x.shape[1], hidden))
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x + position)
+        for i in range(self.depth):
+            x = EncoderBlock(
+                self.num_heads, self.mlp_dim, self.dropout_rate, self.attention_dropout_rate, name=f"encoderblock_{i}"
+            )(x, train=train)
+        x = nn.LayerNorm(name="encoder_norm")(x)
+        head_init = nn.initializers.zeros if self.head_zero_init else nn.initializers.lecun_normal()
+        return nn.Dense(self.num_classes, kernel_init=head_init, name="head")(x[:, 0])
+
+
+@register("vit_ti16")
+class ViTTi16(ViT):
+    """ViT-Ti/16 (Touvron et al. 2021, DeiT): 192 wide, 12 layers, 3 heads, MLP 768 (5,717,416 parameters)."""
+
+    patch_size: int = 16
+    hidden_size: int = 192
+    depth: int = 12
+    num_heads: int = 3
+    mlp_dim: int = 768
+    num_classes: int = 1000
+
+
+@register("vit_s16")
+class ViTS16(ViT):
+    """ViT-S/16 (Touvron et al. 2021, DeiT): 384 wide, 12 layers, 6 heads, MLP 1536 (22,050,664 parameters)."""
+
+    patch_size: int = 16
+    hidden_size: int = 384
+    depth: int = 12
+    num_heads: int = 6
+    mlp_dim: int = 1536
+    num_classes: int = 1000
+
+
+@register("vit_b16")
+class ViTB16(ViT):
+    """ViT-B/16 (Table 1, "Base"): 768 wide, 12 layers, 12 heads, MLP 3072 (86,567,656 parameters)."""
+
+    patch_size: int = 16
+    hidden_size: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_dim: int = 3072
+    num_classes: int = 1000

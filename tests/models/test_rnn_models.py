@@ -1,0 +1,177 @@
+"""Specifications of the recurrent models: rnn_classifier and char_rnn.
+
+Each model is compiled once per input shape and reused (a compile costs seconds on a small CPU); keys use the
+'rbg' PRNG, whose dropout compiles faster than threefry's.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmodels.errors import ConfigError
+from jaxmodels.models import get_model
+from jaxmodels.models.rnn import sample
+from jaxmodels.models.transformer import sample_logits
+
+VOCAB = 11
+BATCH, LENGTH, PAD = 3, 6, 3
+LENGTHS = jnp.array([6, 2, 4])
+
+key = functools.partial(jax.random.key, impl="rbg")
+
+
+def tokens(seed: int, shape: tuple[int, ...]) -> jax.Array:
+    return jnp.asarray(np.random.default_rng(seed).integers(0, VOCAB, shape), jnp.int32)
+
+
+def features(seed: int, shape: tuple[int, ...]) -> jax.Array:
+    return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
+
+
+def output_shape(name: str, inputs: jax.Array, **config) -> tuple[int, ...]:
+    model = get_model(name, **config)
+    variables = jax.eval_shape(model.init, key(0), inputs)
+    return jax.eval_shape(model.apply, variables, inputs).shape
+
+
+def random_variables(model, *inputs: jax.Array, seed: int = 0) -> dict:
+    """Variables shaped by `model.init` (traced, not compiled) and filled with N(0, 0.5^2) noise: the behaviours
+    tested here hold for any parameters, and compiling the initialisers would cost seconds per model."""
+    shapes = jax.eval_shape(model.init, key(0), *inputs)
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda s: jnp.asarray(rng.normal(scale=0.5, size=s.shape), s.dtype), shapes)
+
+
+class Compiled:
+    """A model with its variables and a jit-compiled apply."""
+
+    def __init__(self, name: str, inputs: jax.Array, **config) -> None:
+        self.model = get_model(name, **config)
+        self.variables = random_variables(self.model, inputs)
+        self.apply = jax.jit(
+            lambda variables, inputs, train=False, rng=None, **kwargs: self.model.apply(
+                variables, inputs, train=train, rngs=None if rng is None else {"dropout": rng}, **kwargs
+            ),
+            static_argnames=("train",),
+        )
+
+    def __call__(self, inputs: jax.Array, **kwargs) -> jax.Array:
+        return self.apply(self.variables, inputs, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------- shapes
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_classifier_maps_tokens_or_features_to_class_logits(cell):
+    assert output_shape("rnn_classifier", tokens(0, (4, 7)), num_classes=5, vocab_size=VOCAB, cell=cell) == (4, 5)
+    assert output_shape("rnn_classifier", features(0, (4, 7, 3)), num_classes=5, cell=cell, num_layers=2) == (4, 5)
+    bidirectional = {"cell": cell, "bidirectional": True, "hidden_size": 8}
+    assert output_shape("rnn_classifier", features(0, (4, 7, 3)), num_classes=5, **bidirectional) == (4, 5)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_char_rnn_returns_next_character_logits(cell):
+    assert output_shape("char_rnn", tokens(0, (2, 9)), vocab_size=VOCAB, cell=cell, hidden_size=8) == (2, 9, VOCAB)
+
+
+def test_bidirectional_classifier_reads_both_final_states():
+    model = get_model("rnn_classifier", num_classes=2, cell="lstm", hidden_size=8, bidirectional=True)
+    params = jax.eval_shape(model.init, key(0), features(0, (1, 4, 3)))["params"]
+    assert params["Dense_0"]["kernel"].shape == (16, 2)
+
+
+def test_unknown_cell_is_a_config_error():
+    model = get_model("rnn_classifier", cell="lstn")
+    with pytest.raises(ConfigError, match="lstm"):
+        jax.eval_shape(model.init, key(0), features(0, (1, 4, 3)))
+
+
+# ------------------------------------------------------------------------------------------------- padding
+
+
+def padded_batch(inputs: jax.Array, seed: int) -> jax.Array:
+    """`inputs` with every row's steps past LENGTHS replaced by junk and PAD junk steps appended."""
+    junk = features(seed, (BATCH, LENGTH + PAD, *inputs.shape[2:])).astype(inputs.dtype)
+    if inputs.dtype == jnp.int32:
+        junk = tokens(seed, (BATCH, LENGTH + PAD))
+    extended = jnp.concatenate([inputs, junk[:, LENGTH:]], axis=1)
+    real = jnp.arange(LENGTH + PAD)[None, :] < LENGTHS[:, None]
+    return jnp.where(real.reshape(*real.shape, *([1] * (inputs.ndim - 2))), extended, junk)
+
+
+@pytest.mark.parametrize(
+    ("cell", "bidirectional", "vocab_size", "num_layers"),
+    [("lstm", False, VOCAB, 1), ("gru", True, 0, 1), ("lstm", True, VOCAB, 2)],
+    ids=["lstm-tokens", "bidirectional-gru-features", "bidirectional-2-layer-lstm-tokens"],
+)
+def test_appended_padding_never_changes_the_classifier_output(cell, bidirectional, vocab_size, num_layers):
+    inputs = tokens(1, (BATCH, LENGTH)) if vocab_size else features(1, (BATCH, LENGTH, 2))
+    config = {"cell": cell, "bidirectional": bidirectional, "vocab_size": vocab_size, "num_layers": num_layers}
+    classifier = Compiled("rnn_classifier", inputs, num_classes=3, embed_dim=4, hidden_size=5, **config)
+    reference = classifier(inputs, lengths=LENGTHS)  # row 0 is unpadded
+    padded = padded_batch(inputs, seed=2)
+    np.testing.assert_allclose(classifier(padded, lengths=LENGTHS), reference, rtol=1e-5, atol=1e-6)
+    full = jnp.full((BATCH,), LENGTH + PAD)
+    assert not np.allclose(classifier(padded, lengths=full), reference, rtol=1e-5, atol=1e-6)  # padding is read
+
+
+def test_a_mask_works_like_lengths():
+    inputs = features(1, (BATCH, LENGTH, 2))
+    classifier = Compiled("rnn_classifier", inputs, num_classes=3, cell="gru", hidden_size=5, bidirectional=True)
+    mask = jnp.arange(LENGTH)[None, :] < LENGTHS[:, None]
+    np.testing.assert_allclose(classifier(inputs, mask=mask), classifier(inputs, lengths=LENGTHS), rtol=1e-6)
+
+
+def test_a_short_sequence_gives_the_same_output_alone_or_padded_in_a_batch():
+    inputs = tokens(5, (BATCH, LENGTH))
+    classifier = Compiled("rnn_classifier", inputs, num_classes=3, vocab_size=VOCAB, cell="lstm", bidirectional=True)
+    alone = classifier(inputs[1:2, : int(LENGTHS[1])])
+    np.testing.assert_allclose(classifier(inputs, lengths=LENGTHS)[1:2], alone, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------- sampling
+
+
+@pytest.fixture(scope="module")
+def char_rnn() -> Compiled:
+    return Compiled("char_rnn", tokens(0, (2, 10)), vocab_size=VOCAB, embed_dim=8, hidden_size=16, num_layers=2)
+
+
+def recompute_sample(char_rnn: Compiled, prompt, num_tokens, rng, temperature, top_k):
+    """Reference: re-reads the whole prefix every step (on a fixed-size buffer; the RNN never reads ahead),
+    step i sampling with fold_in(rng, i) as `sample` documents."""
+    length = prompt.shape[1]
+    buffer = jnp.zeros((prompt.shape[0], length + num_tokens), jnp.int32).at[:, :length].set(prompt)
+    for i in range(num_tokens):
+        logits = char_rnn(buffer)[:, length + i - 1]
+        buffer = buffer.at[:, length + i].set(sample_logits(logits, jax.random.fold_in(rng, i), temperature, top_k))
+    return buffer
+
+
+@pytest.mark.parametrize(("temperature", "top_k"), [(0.0, None), (0.7, 4)])
+def test_sampling_with_the_carried_state_equals_recomputing_the_prefix(char_rnn, temperature, top_k):
+    prompt, rng = tokens(3, (2, 3)), key(7)
+    sampled = sample(char_rnn.model, char_rnn.variables, prompt, 7, rng, temperature=temperature, top_k=top_k)
+    assert sampled.shape == (2, 10)
+    np.testing.assert_array_equal(sampled[:, :3], prompt)
+    np.testing.assert_array_equal(sampled, recompute_sample(char_rnn, prompt, 7, rng, temperature, top_k))
+
+
+# --------------------------------------------------------------------------------------------------- dropout
+
+
+def test_dropout_is_random_in_training_and_off_in_evaluation():
+    inputs = tokens(4, (BATCH, LENGTH))
+    config = {"vocab_size": VOCAB, "embed_dim": 4, "hidden_size": 8, "num_layers": 2, "dropout": 0.5}
+    classifier = Compiled("rnn_classifier", inputs, num_classes=3, **config)
+    train = [classifier(inputs, train=True, rng=key(seed)) for seed in (1, 2)]
+    assert not np.allclose(train[0], train[1])
+    evaluation = [classifier(inputs) for _ in range(2)]
+    np.testing.assert_array_equal(evaluation[0], evaluation[1])
+    assert not np.allclose(evaluation[0], train[0])

@@ -1,0 +1,93 @@
+"""Classification loss and metrics; the Optax factory's schedules, decay mask and clipping."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxmodels import config as config_lib
+from jaxmodels.optim import decay_mask, make_optimizer, make_schedule
+from jaxmodels.tasks import Classify, summarize
+
+
+def test_classify_loss_is_the_mean_cross_entropy_of_real_examples():
+    logits = jnp.array([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
+    batch = {"label": jnp.array([0, 0, 1]), "mask": jnp.array([True, True, False])}
+    loss, metrics = Classify().loss_and_metrics(logits, batch)
+    expected = optax.softmax_cross_entropy_with_integer_labels(logits[:2], batch["label"][:2])
+    np.testing.assert_allclose(loss, expected.mean(), rtol=1e-6)
+    assert float(metrics["count"]) == 2.0
+    assert float(metrics["accuracy"]) == 1.0  # the padded row's wrong prediction is not counted
+    np.testing.assert_allclose(metrics["loss"], expected.sum(), rtol=1e-6)
+
+
+def test_metrics_average_by_example_count_not_by_batch():
+    # Two batches of 3 and 1 examples: the per-example mean weights the big batch 3x.
+    sums = {"loss": np.float32(3.0 + 5.0), "accuracy": np.float32(2 + 0), "count": np.float32(4)}
+    assert summarize(sums) == {"loss": 2.0, "accuracy": 0.5}
+
+
+def test_label_smoothing_raises_the_loss_of_confident_correct_predictions():
+    logits = jnp.array([[10.0, -10.0]])
+    batch = {"label": jnp.array([0])}
+    plain, _ = Classify().loss_and_metrics(logits, batch)
+    smoothed, _ = Classify(label_smoothing=0.2).loss_and_metrics(logits, batch)
+    assert smoothed > plain + 1.0
+
+
+def _optimizer_config(**values):
+    config = config_lib.lock(config_lib.base_config())
+    for key, value in values.items():
+        config_lib.set_value(config, f"optimizer.{key}", value)
+    return config.optimizer
+
+
+def test_schedules():
+    constant = make_schedule(_optimizer_config(learning_rate=0.1), 100)
+    assert float(constant(0)) == float(constant(99)) == pytest.approx(0.1)
+    cosine = make_schedule(_optimizer_config(learning_rate=0.1, schedule="cosine"), 100)
+    assert float(cosine(0)) == pytest.approx(0.1) and float(cosine(50)) == pytest.approx(0.05)
+    assert float(cosine(100)) == pytest.approx(0.0)
+    warmup = make_schedule(_optimizer_config(learning_rate=0.1, schedule="warmup_cosine", warmup_steps=10), 100)
+    assert (
+        float(warmup(0)) == 0.0 and float(warmup(5)) == pytest.approx(0.05) and float(warmup(10)) == pytest.approx(0.1)
+    )
+    step = make_schedule(_optimizer_config(learning_rate=1.0, schedule="step", step_boundaries=(0.5, 0.75)), 100)
+    assert [float(step(s)) for s in (49, 50, 74, 75)] == pytest.approx([1.0, 0.1, 0.1, 0.01])
+
+
+def test_weight_decay_mask_spares_biases_and_norm_scales():
+    params = {"Dense_0": {"kernel": jnp.ones((3, 2)), "bias": jnp.ones(2)}, "LayerNorm_0": {"scale": jnp.ones(2)}}
+    assert decay_mask(params) == {"Dense_0": {"kernel": True, "bias": False}, "LayerNorm_0": {"scale": False}}
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_weight_decay_moves_only_kernels_when_gradients_are_zero(name):
+    params = {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}
+    tx = make_optimizer(_optimizer_config(name=name, learning_rate=0.1, weight_decay=0.5), 10)
+    zero_grads = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = tx.update(zero_grads, tx.init(params), params)
+    assert jnp.all(updates["kernel"] < 0)
+    assert jnp.all(updates["bias"] == 0)
+
+
+def test_sgd_momentum_and_nesterov_follow_optax():
+    params = {"w": jnp.array([1.0, -2.0])}
+    grads = {"w": jnp.array([0.5, 0.25])}
+    ours = make_optimizer(_optimizer_config(name="sgd", learning_rate=0.1, momentum=0.9, nesterov=True), 10)
+    reference = optax.sgd(0.1, momentum=0.9, nesterov=True)
+    state_ours, state_ref = ours.init(params), reference.init(params)
+    for _ in range(3):
+        update_ours, state_ours = ours.update(grads, state_ours, params)
+        update_ref, state_ref = reference.update(grads, state_ref, params)
+    np.testing.assert_allclose(update_ours["w"], update_ref["w"], rtol=1e-6)
+
+
+def test_gradient_clipping_bounds_the_global_norm():
+    params = {"w": jnp.zeros(4)}
+    tx = make_optimizer(_optimizer_config(name="sgd", momentum=0.0, learning_rate=1.0, grad_clip_norm=1.0), 10)
+    updates, _ = tx.update({"w": jnp.full(4, 10.0)}, tx.init(params), params)
+    assert float(optax.tree.norm(updates)) == pytest.approx(1.0, rel=1e-5)

@@ -1,0 +1,141 @@
+"""The pure train step and the loop around it: determinism, exact resume, errors that protect checkpoints."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmodels.errors import CheckpointError, JaxmodelsError
+from jaxmodels.loop import build_experiment, evaluate_workdir, train_and_evaluate
+from jaxmodels.models import get_model
+from jaxmodels.optim import make_optimizer
+from jaxmodels.tasks import Classify
+from jaxmodels.train import create_train_state, train_step
+
+
+def _leaves_equal(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
+
+
+def _log(workdir: Path) -> list[dict]:
+    """metrics.jsonl without the wall-clock rate, which legitimately differs between runs."""
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "train/steps_per_second"} for r in records]
+
+
+def _tree_digest(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        digest.update(str(path.relative_to(directory)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_train_step_is_pure_and_lowers_the_loss(small_config):
+    config = small_config()
+    model, task = get_model("mnist1d_cnn"), Classify()
+    tx = make_optimizer(config.optimizer, 100)
+    batch = {"inputs": jax.random.normal(jax.random.key(0), (16, 40)), "label": np.arange(16) % 10}
+    state = create_train_state(model, task, tx, batch, jax.random.key(1))
+    step = jax.jit(functools.partial(train_step, model=model, task=task, tx=tx))
+    rng = jax.random.key(2)
+    first_state, first_metrics = step(state, batch, rng)
+    again_state, again_metrics = step(state, batch, rng)
+    assert _leaves_equal(first_state, again_state) and _leaves_equal(first_metrics, again_metrics)
+    assert int(first_state.step) == 1 and int(state.step) == 0  # the input state is untouched
+    losses = []
+    for _ in range(20):
+        state, metrics = step(state, batch, rng)
+        losses.append(float(metrics["loss"] / metrics["count"]))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("loader", ["resident", "grain"])
+def test_same_seed_gives_bitwise_identical_parameters(small_config, tmp_path, loader):
+    config = small_config(f"--config.data.loader={loader}", "--config.train.num_steps=30")
+    state_a, metrics_a = train_and_evaluate(config, tmp_path / "a")
+    state_b, metrics_b = train_and_evaluate(config, tmp_path / "b")
+    assert _leaves_equal(state_a, state_b)
+    assert metrics_a == metrics_b
+    other, _ = train_and_evaluate(
+        small_config(f"--config.data.loader={loader}", "--config.train.num_steps=30", "--config.seed=1"), tmp_path / "c"
+    )
+    assert not _leaves_equal(state_a.params, other.params)
+
+
+@pytest.mark.parametrize("loader", ["resident", "grain"])
+def test_stopped_and_resumed_run_equals_an_unbroken_run(small_config, tmp_path, loader):
+    unbroken_state, unbroken_metrics = train_and_evaluate(
+        small_config(f"--config.data.loader={loader}"), tmp_path / "a"
+    )
+    # Stop at step 50 (past the epoch boundary at 40 = 4000 / 100 examples), then re-run the full command.
+    train_and_evaluate(small_config(f"--config.data.loader={loader}", "--config.train.num_steps=50"), tmp_path / "b")
+    resumed_state, resumed_metrics = train_and_evaluate(small_config(f"--config.data.loader={loader}"), tmp_path / "b")
+    assert _leaves_equal(unbroken_state, resumed_state)
+    assert unbroken_metrics == resumed_metrics
+
+    def without_stop_eval(records):  # the stopped run also evaluated at its last step, 50
+        return [
+            {k: v for k, v in r.items() if r["step"] != 50 or k.startswith("train/") or k == "step"} for r in records
+        ]
+
+    assert without_stop_eval(_log(tmp_path / "a")) == without_stop_eval(_log(tmp_path / "b"))
+
+
+def test_rerunning_a_finished_run_only_evaluates(small_config, tmp_path):
+    state, metrics = train_and_evaluate(small_config("--config.train.num_steps=20"), tmp_path)
+    again, again_metrics = train_and_evaluate(small_config("--config.train.num_steps=20"), tmp_path)
+    assert _leaves_equal(state, again) and metrics == again_metrics
+
+
+def test_workdir_outputs(small_config, tmp_path):
+    train_and_evaluate(small_config(), tmp_path)
+    records = _log(tmp_path)
+    assert [r["step"] for r in records] == [10, 20, 30, 40, 50, 60]
+    assert {"train/loss", "train/accuracy", "train/learning_rate"} <= set(records[0])
+    assert "test/accuracy" in records[2] and "test/accuracy" not in records[1]
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [20, 40, 60]
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["name"] == "mnist1d_cnn"
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_keep_checkpoints_keeps_the_last_k(small_config, tmp_path):
+    train_and_evaluate(
+        small_config("--config.train.checkpoint_every=10", "--config.train.keep_checkpoints=2"), tmp_path
+    )
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [50, 60]
+
+
+def test_eval_of_a_workdir_reproduces_the_final_metrics(small_config, tmp_path):
+    _, metrics = train_and_evaluate(small_config(), tmp_path)
+    step, evaluated = evaluate_workdir(tmp_path)
+    assert step == 60 and evaluated == metrics
+
+
+def test_a_checkpoint_of_another_model_is_refused_and_left_untouched(small_config, tmp_path):
+    train_and_evaluate(small_config("--config.train.num_steps=20"), tmp_path)
+    before = _tree_digest(tmp_path / "checkpoints")
+    with pytest.raises(CheckpointError, match=r"different model .*Dense_0/kernel \(125, 10\) in the checkpoint vs"):
+        train_and_evaluate(small_config("--config.model.name=mnist1d_mlp"), tmp_path)
+    with pytest.raises(CheckpointError, match=r"Conv_0/kernel \(5, 1, 25\) in the checkpoint vs \(5, 1, 8\) now"):
+        train_and_evaluate(small_config("--config.model.channels=8"), tmp_path)
+    assert _tree_digest(tmp_path / "checkpoints") == before
+
+
+def test_divergence_is_a_clear_error_and_saves_nothing_bad(small_config, tmp_path):
+    config = small_config("--config.optimizer.name=sgd", "--config.optimizer.learning_rate=1e30")
+    with pytest.raises(JaxmodelsError, match=r"training diverged.*up to 10; no checkpoint was saved.*learning_rate"):
+        train_and_evaluate(config, tmp_path)
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
+
+
+def test_model_and_dataset_class_counts_must_agree(small_config):
+    with pytest.raises(JaxmodelsError, match=r"outputs 7 classes but dataset 'mnist1d' has 10.*num_classes=10"):
+        build_experiment(small_config("--config.model.num_classes=7"))
