@@ -39,6 +39,7 @@ def base_config() -> ml_collections.ConfigDict:
             "eval_split": "test",
             "batch_size": 100,
             "eval_batch_size": 1000,
+            "shuffle": True,  # False: every epoch reads the split in stored order (the MNIST-1D paper's loop)
             # 'resident': whole dataset on the device, batches gathered inside the jitted step;
             # 'grain': Grain pipeline with background prefetch; 'auto': resident if it fits.
             "loader": "auto",

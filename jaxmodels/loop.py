@@ -96,12 +96,14 @@ def _make_feed(config, builder, preprocess, data_key) -> ResidentFeed | GrainFee
         loader = "resident" if size_mb <= config.data.resident_max_mb else "grain"
     if loader == "resident":
         indices = pipeline.shard_indices(len(source), process_index, process_count)
-        return ResidentFeed(pipeline.load_arrays(source, preprocess, indices), config.data.batch_size, data_key)
+        arrays = pipeline.load_arrays(source, preprocess, indices)
+        return ResidentFeed(arrays, config.data.batch_size, data_key, shuffle=config.data.shuffle)
     dataset = pipeline.grain_train_dataset(
         source,
         preprocess,
         batch_size=config.data.batch_size,
         seed=config.seed,
+        shuffle=config.data.shuffle,
         process_index=process_index,
         process_count=process_count,
         threads=config.data.prefetch_threads,

@@ -17,6 +17,7 @@ from typing import Any
 
 import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxmodels.errors import DataError
@@ -37,8 +38,10 @@ def load_arrays(source: Sequence[dict], preprocess: Preprocess, indices: np.ndar
     return {key: np.stack([example[key] for example in examples]) for key in examples[0]}
 
 
-def epoch_permutation(seed: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
-    """The order of examples in `epoch`: a pure function of (data seed, epoch)."""
+def epoch_permutation(seed: jax.Array, epoch: jax.Array, num_examples: int, shuffle: bool = True) -> jax.Array:
+    """The order of examples in `epoch`: a pure function of (data seed, epoch); stored order if not `shuffle`."""
+    if not shuffle:
+        return jnp.arange(num_examples)
     return jax.random.permutation(jax.random.fold_in(seed, epoch), num_examples)
 
 
@@ -56,6 +59,7 @@ def grain_train_dataset(
     *,
     batch_size: int,
     seed: int,
+    shuffle: bool = True,
     process_index: int = 0,
     process_count: int = 1,
     threads: int = 2,
@@ -66,10 +70,11 @@ def grain_train_dataset(
     Shuffling and batching act on record indices; each batch is then read with one vectorised
     `__getitems__` call, which decodes TFDS records about twice as fast as one read per record.
     """
+    dataset = grain.MapDataset.range(len(source))[process_index::process_count]
+    if shuffle:
+        dataset = dataset.shuffle(seed=seed)
     dataset = (
-        grain.MapDataset.range(len(source))[process_index::process_count]
-        .shuffle(seed=seed)
-        .batch(batch_size, drop_remainder=True)
+        dataset.batch(batch_size, drop_remainder=True)
         .map(lambda indices: load_arrays(source, preprocess, indices))
         .repeat(None)  # reseeds the shuffle each epoch
     )

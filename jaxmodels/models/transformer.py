@@ -299,7 +299,8 @@ def sample_autoregressively(
 
 @register("gpt")
 class GPT(nn.Module):
-    """Decoder-only transformer LM (Radford et al. 2019, GPT-2; architecture of Radford et al. 2018, Figure 1).
+    """Decoder-only transformer LM: GPT-2 (Radford et al. 2019, §2.3), which modifies the GPT decoder of Radford
+    et al. (2018), "Improving Language Understanding by Generative Pre-Training", Figure 1 (left).
 
     (batch, time) int tokens -> (batch, time, vocab_size) next-token logits. Pre-LN blocks with a final
     LayerNorm, learned positions, output layer tied to the token embeddings. Defaults are GPT-2 small.

@@ -96,13 +96,14 @@ def test_unknown_cell_is_a_config_error():
 
 
 def padded_batch(inputs: jax.Array, seed: int) -> jax.Array:
-    """`inputs` with every row's steps past LENGTHS replaced by junk and PAD junk steps appended."""
-    junk = features(seed, (BATCH, LENGTH + PAD, *inputs.shape[2:])).astype(inputs.dtype)
-    if inputs.dtype == jnp.int32:
+    """`inputs` with PAD steps appended and every step past a row's length (LENGTHS) replaced by junk."""
+    if inputs.ndim == 2:
         junk = tokens(seed, (BATCH, LENGTH + PAD))
-    extended = jnp.concatenate([inputs, junk[:, LENGTH:]], axis=1)
+    else:
+        junk = features(seed, (BATCH, LENGTH + PAD, inputs.shape[2]))
     real = jnp.arange(LENGTH + PAD)[None, :] < LENGTHS[:, None]
-    return jnp.where(real.reshape(*real.shape, *([1] * (inputs.ndim - 2))), extended, junk)
+    extended = jnp.concatenate([inputs, junk[:, LENGTH:]], axis=1)
+    return jnp.where(real if inputs.ndim == 2 else real[..., None], extended, junk)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     name = "mnist1d"
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "The paper's dataset: mnist1d.data.make_dataset(get_dataset_args())."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {
+        "1.0.0": "The paper's dataset: mnist1d.data.make_dataset(get_dataset_args()).",
+    }
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

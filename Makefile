@@ -1,0 +1,21 @@
+# The two set-up commands of the README. Each creates .venv (once) and installs jaxmodels into it.
+VENV ?= .venv
+PYTHON ?= python3
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: install run test lint
+install: $(VENV)/.installed
+
+# The default experiment: the MNIST-1D CNN of Greydanus (2020), 6,000 steps, on an embedded dataset.
+run: install
+	$(VENV)/bin/jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/mnist1d_cnn
+
+test: install
+	$(VENV)/bin/ruff check jaxmodels tests benchmarks experiments
+	$(VENV)/bin/ruff format --check jaxmodels tests benchmarks experiments
+	$(VENV)/bin/pytest
