@@ -175,3 +175,11 @@ def test_eval_batches_pad_to_a_common_count_across_processes():
 def test_a_split_smaller_than_a_batch_is_a_clear_error():
     with pytest.raises(DataError, match=r"fewer than data\.batch_size=10"):
         pipeline.steps_per_epoch(7, 10)
+
+
+def test_without_shuffle_every_epoch_reads_the_stored_order():
+    iterator = iter(pipeline.grain_train_dataset(_Records(20), _VIEW, batch_size=10, seed=3, shuffle=False, threads=0))
+    assert [_ids(next(iterator)) for _ in range(4)] == [list(range(10)), list(range(10, 20))] * 2
+    for epoch in range(2):
+        order = pipeline.epoch_permutation(jax.random.key(0), epoch, 20, shuffle=False)
+        np.testing.assert_array_equal(order, np.arange(20))
