@@ -31,7 +31,9 @@ class ResidentFeed:
         self.steps_per_epoch = steps_per_epoch(num_examples, batch_size)
         self.example_batch = {key: array[:batch_size] for key, array in arrays.items()}
         self._arrays = jax.device_put(arrays)
-        self._permutation_of = jax.jit(functools.partial(epoch_permutation, data_key, num_examples=num_examples, shuffle=shuffle))
+        self._permutation_of = jax.jit(
+            functools.partial(epoch_permutation, data_key, num_examples=num_examples, shuffle=shuffle)
+        )
         self._epoch, self._permutation = -1, None
         self.select_batch = functools.partial(_gather, batch_size=batch_size)
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from jaxmodels.errors import ConfigError
 from jaxmodels.models.registry import register, suggest
-from jaxmodels.models.transformer import sample_autoregressively
+from jaxmodels.models.sampling import sample_autoregressively
 
 Carry = Any  # a cell's state: h, or (c, h) for the LSTM; one per layer, a (forward, backward) pair if bidirectional
 

@@ -8,7 +8,8 @@
   token + segment + position embeddings (Figure 2), masked-LM pre-training and fine-tuning (Figure 1).
 
 Every model is built from the same four pieces, written once: `Embeddings`, `MultiHeadAttention`, `MLP` and
-`Block`. Masks are boolean and broadcast to (batch, heads, queries, keys); True means "may attend".
+`Block` (also ViT's encoder block, vit.py); sampling is in sampling.py. Masks are boolean and broadcast to
+(batch, heads, queries, keys); True means "may attend".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -26,14 +27,16 @@ from flax import traverse_util
 
 from jaxmodels.errors import CheckpointError, ConfigError
 from jaxmodels.models.registry import register, suggest
+from jaxmodels.models.sampling import sample_autoregressively
 
-State = TypeVar("State")
 Params = Any  # a nested dict of arrays: one model's 'params' collection
+
+Initializer = nn.initializers.Initializer
 
 _POSITION_ENCODINGS = ("learned", "sinusoidal")
 
 
-def _normal(std: float) -> nn.initializers.Initializer:
+def _normal(std: float) -> Initializer:
     return nn.initializers.normal(stddev=std)
 
 
@@ -119,9 +122,10 @@ class MultiHeadAttention(nn.Module):
     """
 
     num_heads: int
-    dropout: float = 0.0
+    dropout: float = 0.0  # on the attention weights
     use_bias: bool = True
-    out_init_std: float = 0.02
+    kernel_init: Initializer = _normal(0.02)  # the query, key and value projections
+    out_init: Initializer = _normal(0.02)  # the output projection
     cache_size: int = 0
 
     @nn.compact
@@ -139,7 +143,7 @@ class MultiHeadAttention(nn.Module):
             raise ConfigError(f"embed_dim {embed_dim} is not divisible by num_heads {self.num_heads}")
         head_dim = embed_dim // self.num_heads
         project = functools.partial(
-            nn.DenseGeneral, (self.num_heads, head_dim), use_bias=self.use_bias, kernel_init=_normal(0.02)
+            nn.DenseGeneral, (self.num_heads, head_dim), use_bias=self.use_bias, kernel_init=self.kernel_init
         )
         source = x if context is None else context
         q, k, v = project(name="query")(x), project(name="key")(source), project(name="value")(source)
@@ -154,9 +158,8 @@ class MultiHeadAttention(nn.Module):
             scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
         weights = nn.Dropout(self.dropout)(jax.nn.softmax(scores, axis=-1), deterministic=not train)
         y = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
-        return nn.DenseGeneral(
-            embed_dim, axis=(-2, -1), use_bias=self.use_bias, kernel_init=_normal(self.out_init_std), name="out"
-        )(y)
+        out = nn.DenseGeneral(embed_dim, axis=(-2, -1), use_bias=self.use_bias, kernel_init=self.out_init, name="out")
+        return out(y)
 
     def _extend_cache(self, k: jax.Array, v: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Writes k, v at the cache index; returns the full cache and the causal mask over it."""
@@ -177,18 +180,23 @@ class MultiHeadAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward network: Dense(hidden) -> GELU -> Dense(embed) (Vaswani et al. 2017, §3.3)."""
+    """Position-wise feed-forward network: Dense(hidden) -> GELU -> Dense(embed) (Vaswani et al. 2017, §3.3).
+
+    `dropout` acts on the hidden activations, as in ViT (Dosovitskiy et al. 2021); GPT-2 and BERT have none there.
+    """
 
     hidden_dim: int
     use_bias: bool = True
-    approximate_gelu: bool = True  # GPT-2 uses the tanh approximation, BERT the exact erf form
-    out_init_std: float = 0.02
+    approximate_gelu: bool = True  # GPT-2 uses the tanh approximation, BERT and ViT the exact erf form
+    kernel_init: Initializer = _normal(0.02)  # the hidden layer
+    out_init: Initializer = _normal(0.02)  # the output projection
+    dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        h = nn.Dense(self.hidden_dim, use_bias=self.use_bias, kernel_init=_normal(0.02), name="fc")(x)
-        h = nn.gelu(h, approximate=self.approximate_gelu)
-        return nn.Dense(x.shape[-1], use_bias=self.use_bias, kernel_init=_normal(self.out_init_std), name="proj")(h)
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        h = nn.Dense(self.hidden_dim, use_bias=self.use_bias, kernel_init=self.kernel_init, name="fc")(x)
+        h = nn.Dropout(self.dropout)(nn.gelu(h, approximate=self.approximate_gelu), deterministic=not train)
+        return nn.Dense(x.shape[-1], use_bias=self.use_bias, kernel_init=self.out_init, name="proj")(h)
 
 
 class Block(nn.Module):
@@ -196,6 +204,8 @@ class Block(nn.Module):
 
     pre_norm=True: x + Dropout(f(LayerNorm(x))) (GPT-2, Radford et al. 2019, §2.3).
     pre_norm=False: LayerNorm(x + Dropout(f(x))) (Vaswani et al. 2017, §3.1 and §5.4; BERT).
+    `dropout` also acts on the attention weights unless `attention_dropout` is given; `mlp_dropout` on the MLP's
+    hidden activations (ViT).
     """
 
     num_heads: int
@@ -206,8 +216,11 @@ class Block(nn.Module):
     cross_attention: bool = False
     ln_epsilon: float = 1e-5
     approximate_gelu: bool = True
-    residual_init_std: float = 0.02  # std of the projections that write into the residual stream
+    kernel_init: Initializer = _normal(0.02)  # the projections that read the residual stream
+    residual_init: Initializer = _normal(0.02)  # the projections that write into it
     cache_size: int = 0
+    attention_dropout: float | None = None  # None: `dropout`
+    mlp_dropout: float = 0.0
 
     @nn.compact
     def __call__(
@@ -228,7 +241,12 @@ class Block(nn.Module):
             return norm(x + drop(sublayer(x), deterministic=not train))
 
         attention = functools.partial(
-            MultiHeadAttention, self.num_heads, self.dropout, self.use_bias, self.residual_init_std
+            MultiHeadAttention,
+            self.num_heads,
+            self.dropout if self.attention_dropout is None else self.attention_dropout,
+            self.use_bias,
+            self.kernel_init,
+            self.residual_init,
         )
         self_attention = attention(cache_size=self.cache_size, name="attention")
         x = residual(x, lambda h: self_attention(h, mask=mask, train=train, decode=decode), "attention")
@@ -237,59 +255,21 @@ class Block(nn.Module):
                 raise ValueError("a cross-attention block needs the encoder output: pass memory=")
             cross_attention = attention(name="cross_attention")
             x = residual(x, lambda h: cross_attention(h, memory, mask=memory_mask, train=train), "cross_attention")
-        mlp = MLP(self.mlp_dim, self.use_bias, self.approximate_gelu, self.residual_init_std, name="mlp")
-        return residual(x, mlp, "mlp")
+        mlp = MLP(
+            self.mlp_dim,
+            self.use_bias,
+            self.approximate_gelu,
+            self.kernel_init,
+            self.residual_init,
+            self.mlp_dropout,
+            name="mlp",
+        )
+        return residual(x, lambda h: mlp(h, train=train), "mlp")
 
 
 def padding_mask(mask: jax.Array) -> jax.Array:
     """(batch, keys) bool, True at real tokens -> (batch, 1, 1, keys): no query attends to padding."""
     return mask.astype(bool)[:, None, None, :]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Sampling (shared with the character RNN)
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def sample_logits(logits: jax.Array, rng: jax.Array, temperature: float = 1.0, top_k: int | None = None) -> jax.Array:
-    """Draws one token per row of (batch, vocab) logits; temperature 0 or top_k=1 is greedy (argmax).
-
-    Top-k sampling as in Fan et al. (2018), "Hierarchical Neural Story Generation": only the k largest
-    logits keep their probability mass.
-    """
-    if temperature == 0.0 or top_k == 1:
-        return jnp.argmax(logits, axis=-1)
-    logits = logits / temperature
-    if top_k is not None:
-        kth_largest = jax.lax.top_k(logits, top_k)[0][..., -1:]
-        logits = jnp.where(logits < kth_largest, -jnp.inf, logits)
-    return jax.random.categorical(rng, logits, axis=-1)
-
-
-def sample_autoregressively(
-    prefill: Callable[[], tuple[State, jax.Array]],
-    step: Callable[[State, jax.Array], tuple[State, jax.Array]],
-    num_tokens: int,
-    rng: jax.Array,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-) -> jax.Array:
-    """The sampling loop of every language model here; returns (batch, num_tokens) new tokens.
-
-    `prefill()` reads the prompt and returns (state, logits of the next token); `step(state, token)` reads one
-    token and returns the same. New token i is drawn with `jax.random.fold_in(rng, i)`, so any two models that
-    produce the same logits produce the same tokens.
-    """
-    state, logits = prefill()
-    first = sample_logits(logits, jax.random.fold_in(rng, 0), temperature, top_k)
-
-    def one_step(carry: tuple[State, jax.Array], i: jax.Array) -> tuple[tuple[State, jax.Array], jax.Array]:
-        state, token = carry
-        state, logits = step(state, token)
-        return (state, sample_logits(logits, jax.random.fold_in(rng, i), temperature, top_k)), token
-
-    (_, last), tokens = jax.lax.scan(one_step, (state, first), jnp.arange(1, num_tokens))
-    return jnp.concatenate([tokens.T, last[:, None]], axis=1).astype(jnp.int32)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -338,7 +318,7 @@ class GPT(nn.Module):
                 self.dropout,
                 self.use_bias,
                 # GPT-2 scales the init of the residual projections by 1/sqrt(N) for N residual layers (§2.3).
-                residual_init_std=0.02 / math.sqrt(2 * self.num_layers),
+                residual_init=_normal(0.02 / math.sqrt(2 * self.num_layers)),
                 cache_size=self.block_size,
                 name=f"block_{i}",
             )(h, mask=mask, train=train, decode=decode)

@@ -3,7 +3,8 @@ recognition at scale", Fig. 1 and Eq. 1-4, with the sizes of its Table 1 (and De
 
 Images (batch, H, W, C) -> non-overlapping patch x patch patches, each linearly embedded (a strided
 convolution) -> prepend a learned class token -> add learned position embeddings -> `depth` pre-LN
-encoder blocks -> final LayerNorm -> linear head on the class token -> (batch, num_classes) logits.
+encoder blocks (`transformer.Block`, the block of GPT and BERT) -> final LayerNorm -> linear head on the
+class token -> (batch, num_classes) logits.
 
 As in the fine-tuned models whose parameter counts are quoted (86,567,656 for ViT-B/16 at
 224x224 and 1000 classes), there is no pre-logits layer (the paper's pre-training head had one
@@ -17,44 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmodels.models.registry import register
-
-
-class MlpBlock(nn.Module):
-    """Dense(mlp_dim) -> GELU -> Dropout -> Dense(hidden) -> Dropout: the encoder's MLP (Eq. 3)."""
-
-    mlp_dim: int
-    dropout_rate: float = 0.0
-
-    @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        hidden = x.shape[-1]
-        # Exact (erf) GELU, as in the paper and PyTorch ports; the original JAX code used Flax's
-        # default tanh approximation, which differs by < 1e-3.
-        x = nn.gelu(nn.Dense(self.mlp_dim, kernel_init=nn.initializers.xavier_uniform())(x), approximate=False)
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        x = nn.Dense(hidden, kernel_init=nn.initializers.xavier_uniform())(x)
-        return nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-
-
-class EncoderBlock(nn.Module):
-    """Pre-LN Transformer block: x + MSA(LN(x)), then x + MLP(LN(x)) (Eq. 2-3)."""
-
-    num_heads: int
-    mlp_dim: int
-    dropout_rate: float = 0.0
-    attention_dropout_rate: float = 0.0
-
-    @nn.compact
-    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        y = nn.LayerNorm()(x)
-        y = nn.MultiHeadDotProductAttention(
-            num_heads=self.num_heads,
-            dropout_rate=self.attention_dropout_rate,
-            kernel_init=nn.initializers.xavier_uniform(),
-        )(y, deterministic=not train)
-        x = x + nn.Dropout(self.dropout_rate, deterministic=not train)(y)
-        y = MlpBlock(self.mlp_dim, self.dropout_rate)(nn.LayerNorm()(x), train=train)
-        return x + y
+from jaxmodels.models.transformer import Block
 
 
 @register("vit")
@@ -87,9 +51,24 @@ class ViT(nn.Module):
         x = jnp.concatenate([jnp.broadcast_to(cls, (batch, 1, hidden)), x], axis=1)
         position = self.param("pos_embedding", nn.initializers.normal(stddev=0.02), (1, x.shape[1], hidden))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x + position)
+        xavier = nn.initializers.xavier_uniform()  # as the original JAX code
         for i in range(self.depth):
-            x = EncoderBlock(
-                self.num_heads, self.mlp_dim, self.dropout_rate, self.attention_dropout_rate, name=f"encoderblock_{i}"
+            # Pre-LN block (Eq. 2-3): x + MSA(LN(x)), then x + MLP(LN(x)), the MLP being
+            # Dense(mlp_dim) -> GELU -> Dropout -> Dense(hidden) -> Dropout.
+            x = Block(
+                self.num_heads,
+                self.mlp_dim,
+                self.dropout_rate,
+                pre_norm=True,
+                ln_epsilon=1e-6,
+                # Exact (erf) GELU, as in the paper and PyTorch ports; the original JAX code used Flax's
+                # default tanh approximation, which differs by < 1e-3.
+                approximate_gelu=False,
+                kernel_init=xavier,
+                residual_init=xavier,
+                attention_dropout=self.attention_dropout_rate,
+                mlp_dropout=self.dropout_rate,
+                name=f"encoderblock_{i}",
             )(x, train=train)
         x = nn.LayerNorm(name="encoder_norm")(x)
         head_init = nn.initializers.zeros if self.head_zero_init else nn.initializers.lecun_normal()

@@ -16,7 +16,6 @@ import pytest
 from jaxmodels.errors import ConfigError
 from jaxmodels.models import get_model
 from jaxmodels.models.rnn import sample
-from jaxmodels.models.transformer import sample_logits
 
 VOCAB = 11
 BATCH, LENGTH, PAD = 3, 6, 3
@@ -144,24 +143,15 @@ def char_rnn() -> Compiled:
     return Compiled("char_rnn", tokens(0, (2, 10)), vocab_size=VOCAB, embed_dim=8, hidden_size=16, num_layers=2)
 
 
-def recompute_sample(char_rnn: Compiled, prompt, num_tokens, rng, temperature, top_k):
-    """Reference: re-reads the whole prefix every step (on a fixed-size buffer; the RNN never reads ahead),
-    step i sampling with fold_in(rng, i) as `sample` documents."""
-    length = prompt.shape[1]
-    buffer = jnp.zeros((prompt.shape[0], length + num_tokens), jnp.int32).at[:, :length].set(prompt)
-    for i in range(num_tokens):
-        logits = char_rnn(buffer)[:, length + i - 1]
-        buffer = buffer.at[:, length + i].set(sample_logits(logits, jax.random.fold_in(rng, i), temperature, top_k))
-    return buffer
-
-
 @pytest.mark.parametrize(("temperature", "top_k"), [(0.0, None), (0.7, 4)])
-def test_sampling_with_the_carried_state_equals_recomputing_the_prefix(char_rnn, temperature, top_k):
+def test_sampling_with_the_carried_state_equals_recomputing_the_prefix(
+    char_rnn, reference_sampling, temperature, top_k
+):
     prompt, rng = tokens(3, (2, 3)), key(7)
     sampled = sample(char_rnn.model, char_rnn.variables, prompt, 7, rng, temperature=temperature, top_k=top_k)
     assert sampled.shape == (2, 10)
     np.testing.assert_array_equal(sampled[:, :3], prompt)
-    np.testing.assert_array_equal(sampled, recompute_sample(char_rnn, prompt, 7, rng, temperature, top_k))
+    np.testing.assert_array_equal(sampled, reference_sampling(char_rnn, prompt, 7, rng, temperature, top_k))
 
 
 # --------------------------------------------------------------------------------------------------- dropout

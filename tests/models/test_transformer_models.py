@@ -16,7 +16,7 @@ from flax import traverse_util
 
 from jaxmodels.errors import CheckpointError, ConfigError
 from jaxmodels.models import get_model
-from jaxmodels.models.transformer import generate, greedy_decode, load_pretrained_encoder, sample_logits
+from jaxmodels.models.transformer import generate, greedy_decode, load_pretrained_encoder
 
 VOCAB = 23
 TINY_GPT = {"vocab_size": VOCAB, "block_size": 16, "num_layers": 1, "num_heads": 2, "embed_dim": 16, "dropout": 0.1}
@@ -171,36 +171,12 @@ def test_seq2seq_future_target_tokens_never_change_earlier_logits(seq2seq):
 # ------------------------------------------------------------------------------------------------- KV cache
 
 
-def recompute_generate(gpt: Compiled, prompt, max_new_tokens, rng, temperature, top_k):
-    """Reference: re-runs the whole prefix every step (on a fixed-size buffer; later slots are hidden by the
-    causal mask), step i sampling with fold_in(rng, i) as `generate` documents."""
-    length = prompt.shape[1]
-    buffer = jnp.zeros((prompt.shape[0], length + max_new_tokens), jnp.int32).at[:, :length].set(prompt)
-    for i in range(max_new_tokens):
-        logits = gpt(buffer)[:, length + i - 1]
-        buffer = buffer.at[:, length + i].set(sample_logits(logits, jax.random.fold_in(rng, i), temperature, top_k))
-    return buffer
-
-
 @pytest.mark.parametrize(("temperature", "top_k"), [(0.0, None), (0.8, 5)])
-def test_kv_cache_generation_equals_full_recomputation(gpt, temperature, top_k):
+def test_kv_cache_generation_equals_full_recomputation(gpt, reference_sampling, temperature, top_k):
     prompt, rng = tokens(8, (BATCH, 4)), key(42)
     cached = generate(gpt.model, gpt.params, prompt, LENGTH - 4, rng, temperature=temperature, top_k=top_k)
     assert cached.shape == (BATCH, LENGTH)
-    np.testing.assert_array_equal(cached, recompute_generate(gpt, prompt, LENGTH - 4, rng, temperature, top_k))
-
-
-def test_sampling_with_top_k_1_or_temperature_0_is_greedy():
-    logits = jnp.asarray(np.random.default_rng(0).normal(size=(4, VOCAB)), jnp.float32)
-    greedy = jnp.argmax(logits, axis=-1)
-    np.testing.assert_array_equal(sample_logits(logits, key(1), temperature=0.0), greedy)
-    np.testing.assert_array_equal(sample_logits(logits, key(1), temperature=2.0, top_k=1), greedy)
-
-
-def test_top_k_sampling_only_draws_the_k_most_likely_tokens():
-    logits = jnp.asarray(np.random.default_rng(0).normal(size=(1, VOCAB)), jnp.float32).repeat(500, axis=0)
-    drawn = sample_logits(logits, key(1), temperature=1.0, top_k=3)
-    assert set(np.unique(drawn)) == set(np.argsort(logits[0])[-3:].tolist())
+    np.testing.assert_array_equal(cached, reference_sampling(gpt, prompt, LENGTH - 4, rng, temperature, top_k))
 
 
 def test_generate_refuses_to_run_past_the_block_size(gpt):
