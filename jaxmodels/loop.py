@@ -15,21 +15,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
+import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from absl import flags as absl_flags
 
 from jaxmodels import config as config_lib
 from jaxmodels.checkpoint import Checkpointer, abstract_like
-from jaxmodels.data import features, pipeline, sources
+from jaxmodels.data import pipeline, views
 from jaxmodels.data.feeds import GrainFeed, ResidentFeed
 from jaxmodels.errors import ConfigError, JaxmodelsError
 from jaxmodels.metric_writers import MetricWriter, ProgressDisplay
 from jaxmodels.models import get_model
+from jaxmodels.models.registry import model_fields
 from jaxmodels.optim import make_optimizer, make_schedule
-from jaxmodels.tasks import make_task, summarize
+from jaxmodels.sample import continue_tokens
+from jaxmodels.tasks import Task, make_task, summarize
 from jaxmodels.train import TrainState, create_train_state, eval_step, train_step
 
 
@@ -38,6 +43,9 @@ class Experiment:
     """A config made concrete: model, task, optimizer, data and the compiled steps that use them."""
 
     config: ml_collections.ConfigDict
+    model: nn.Module
+    task: Task
+    view: views.DataView
     feed: ResidentFeed | GrainFeed
     eval_batches: list[dict[str, Any]]
     initial_state: TrainState
@@ -47,26 +55,22 @@ class Experiment:
     schedule: optax.Schedule
 
 
-def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
-    """Validates `config` and builds everything a run needs (data is read, nothing is trained)."""
+def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = None) -> Experiment:
+    """Validates `config` and builds everything a run needs (data is read, nothing is trained).
+
+    `workdir`, when given, keeps what the data view trains once and must reuse (tokenizers).
+    """
     config_lib.validate(config)
-    model = get_model(config.model.name, **config_lib.model_arguments(config))
+    view = views.build(config, workdir)
+    model = get_model(config.model.name, **_model_arguments(config, view))
     task = make_task(config)
     tx = make_optimizer(config.optimizer, config.train.num_steps)
     init_key, dropout_key, data_key = jax.random.split(jax.random.key(config.seed), 3)
-
-    builder = sources.open_dataset(config.data.name, config.data.data_dir)
-    preprocess = features.classification_features(builder.info)
-    feed = _make_feed(config, builder, preprocess, data_key)
-    eval_source = sources.open_split(builder, config.data.eval_split)
-    eval_arrays = pipeline.load_arrays(
-        eval_source, preprocess, pipeline.shard_indices(len(eval_source), jax.process_index(), jax.process_count())
-    )
-    eval_batches = [jax.device_put(b) for b in pipeline.padded_eval_batches(eval_arrays, config.data.eval_batch_size)]
-
+    feed = _make_feed(config, view, data_key)
+    eval_batches = [
+        jax.device_put(batch) for batch in pipeline.padded_eval_batches(view.eval_examples, config.data.eval_batch_size)
+    ]
     initial_state = jax.jit(functools.partial(create_train_state, model, task, tx))(feed.example_batch, init_key)
-    _check_num_classes(model, task, initial_state, feed.example_batch, preprocess.num_classes, config)
-
     bound_train_step = functools.partial(train_step, model=model, task=task, tx=tx)
 
     def loop_step(state: TrainState, sums: dict, *feed_args: Any) -> tuple[TrainState, dict]:
@@ -77,6 +81,9 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     metric_shapes = jax.eval_shape(bound_train_step, initial_state, feed.example_batch, dropout_key)[1]
     return Experiment(
         config=config,
+        model=model,
+        task=task,
+        view=view,
         feed=feed,
         eval_batches=eval_batches,
         initial_state=initial_state,
@@ -87,20 +94,52 @@ def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     )
 
 
-def _make_feed(config, builder, preprocess, data_key) -> ResidentFeed | GrainFeed:
-    source = sources.open_split(builder, config.data.train_split)
+def _model_arguments(config: ml_collections.ConfigDict, view: views.DataView) -> dict[str, Any]:
+    """The config's model arguments, completed with the sizes the data fixes (classes, vocabulary).
+
+    A size the config leaves out is filled in; one it sets must agree with the data.
+    """
+    arguments = config_lib.model_arguments(config)
+    accepted = model_fields(config.model.name)
+    for key, size in view.model_sizes.items():
+        if key not in accepted:
+            continue
+        if key not in arguments:
+            arguments[key] = size
+        elif arguments[key] != size:
+            raise ConfigError(
+                f"config key model.{key}={arguments[key]} does not match the data: {config.data.name!r} "
+                f"({config.task.name} view) has {key} {size}; set --config.model.{key}={size} or leave it out"
+            )
+    return arguments
+
+
+def _make_feed(
+    config: ml_collections.ConfigDict, view: views.DataView, data_key: jax.Array
+) -> ResidentFeed | GrainFeed:
     process_index, process_count = jax.process_index(), jax.process_count()
+    if view.train_examples is not None:  # a sampling view: its own endless dataset of examples or batches
+        dataset = view.train_examples
+        if isinstance(dataset, grain.MapDataset):
+            dataset = (
+                dataset[process_index::process_count]
+                .batch(config.data.batch_size, drop_remainder=True)
+                .repeat(None)
+                .to_iter_dataset(grain.ReadOptions(config.data.prefetch_threads, config.data.prefetch_buffer))
+            )
+        return GrainFeed(_with_workers(dataset, config.data.workers))
+    records = view.train_records
     loader = config.data.loader
     if loader == "auto":
-        size_mb = _split_size_mb(builder, config.data.train_split)
-        loader = "resident" if size_mb <= config.data.resident_max_mb else "grain"
+        loader = "resident" if view.train_bytes <= config.data.resident_max_mb * 2**20 else "grain"
     if loader == "resident":
-        indices = pipeline.shard_indices(len(source), process_index, process_count)
-        arrays = pipeline.load_arrays(source, preprocess, indices)
+        indices = pipeline.shard_indices(len(records), process_index, process_count)
+        arrays = pipeline.load_arrays(records, view.preprocess, indices)
         return ResidentFeed(arrays, config.data.batch_size, data_key, shuffle=config.data.shuffle)
+    pipeline.steps_per_epoch(len(records) // process_count, config.data.batch_size)
     dataset = pipeline.grain_train_dataset(
-        source,
-        preprocess,
+        records,
+        view.preprocess,
         batch_size=config.data.batch_size,
         seed=config.seed,
         shuffle=config.data.shuffle,
@@ -109,24 +148,16 @@ def _make_feed(config, builder, preprocess, data_key) -> ResidentFeed | GrainFee
         threads=config.data.prefetch_threads,
         buffer=config.data.prefetch_buffer,
     )
-    pipeline.steps_per_epoch(len(source) // process_count, config.data.batch_size)
-    return GrainFeed(dataset)
+    return GrainFeed(_with_workers(dataset, config.data.workers))
 
 
-def _split_size_mb(builder, split: str) -> float:
-    info = builder.info.splits[split]
-    return (info.num_bytes or 0) / 2**20
-
-
-def _check_num_classes(model, task, state, example_batch, num_classes: int, config) -> None:
-    args, kwargs = task.model_inputs(example_batch)
-    variables = {"params": state.params, **state.model_state}
-    outputs = jax.eval_shape(functools.partial(model.apply, train=False, **kwargs), variables, *args)
-    if outputs.shape[-1] != num_classes:
-        raise ConfigError(
-            f"model {config.model.name!r} outputs {outputs.shape[-1]} classes but dataset {config.data.name!r} has "
-            f"{num_classes}; set --config.model.num_classes={num_classes}"
-        )
+def _with_workers(dataset: grain.IterDataset, workers: int) -> grain.IterDataset:
+    """Moves the pipeline into `workers` processes (Grain multiprocess prefetch); 0 keeps it in threads."""
+    if not workers:
+        return dataset
+    if not absl_flags.FLAGS.is_parsed():  # Grain's workers read absl flags; we have no absl main
+        absl_flags.FLAGS.mark_as_parsed()
+    return dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
 
 
 def evaluate(experiment: Experiment, state: TrainState) -> dict[str, float]:
@@ -135,37 +166,41 @@ def evaluate(experiment: Experiment, state: TrainState) -> dict[str, float]:
     for batch in experiment.eval_batches:
         metrics = experiment.evaluate_batch(state, batch)
         sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
-    return summarize(sums)
+    return summarize(sums, experiment.task)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[TrainState, dict[str, float]]:
     """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the final state and eval metrics."""
     workdir = Path(workdir)
-    experiment = build_experiment(config)
-    _prepare_workdir(workdir, config)
+    _make_workdir(workdir)
+    experiment = build_experiment(config, workdir)
     checkpointer = Checkpointer(workdir, save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
-    data_iterator = experiment.feed.checkpoint_item
-    state = experiment.initial_state
-    start = checkpointer.latest_step() or 0
-    if start:
-        state = checkpointer.restore(start, abstract_like(state), data_iterator)
-    writer = MetricWriter(workdir, resume_step=start)
-    progress = ProgressDisplay(config.train.num_steps, start, enabled=config.train.progress_bar)
-    if start:
-        progress.log(f"resumed from the checkpoint at step {start} in {checkpointer.directory}")
+    writer = None
     try:
+        state = experiment.initial_state
+        start = checkpointer.latest_step() or 0
+        if start:  # raises, touching nothing, if the checkpoint belongs to another model
+            state = checkpointer.restore(start, abstract_like(state), experiment.feed.checkpoint_item)
+        if jax.process_index() == 0:
+            (workdir / "config.json").write_text(config_lib.to_json(config))
+        writer = MetricWriter(workdir, resume_step=start)
+        progress = ProgressDisplay(config.train.num_steps, start, enabled=config.train.progress_bar)
+        if start:
+            progress.log(f"resumed from the checkpoint at step {start} in {checkpointer.directory}")
         with progress:
             return _run(experiment, state, start, checkpointer, writer, progress)
     finally:
         checkpointer.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
-def _prepare_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
+def _make_workdir(workdir: Path) -> None:
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        if jax.process_index() == 0:
-            (workdir / "config.json").write_text(config_lib.to_json(config))
+        probe = workdir / ".writable"
+        probe.write_text("")
+        probe.unlink()
     except OSError as error:
         raise JaxmodelsError(
             f"cannot write to workdir {str(workdir)!r}: {error.strerror}; choose a writable --workdir"
@@ -182,7 +217,7 @@ def _run(
 ) -> tuple[TrainState, dict[str, float]]:
     """Steps from `start` to `train.num_steps`, logging, evaluating and checkpointing on schedule."""
     train_cfg, feed = experiment.config.train, experiment.feed
-    eval_prefix = experiment.config.data.eval_split
+    eval_prefix = experiment.view.eval_name
     sums = jax.device_put(experiment.zero_metrics)
     final: dict[str, float] = {}
     if start >= train_cfg.num_steps:
@@ -196,7 +231,7 @@ def _run(
         save_due = checkpointer.should_save(done) or is_last
         if not (done % train_cfg.log_every == 0 or eval_due or save_due):
             continue  # the common case: no host sync, straight to the next dispatch
-        scalars = {f"train/{key}": value for key, value in summarize(sums).items()}
+        scalars = {f"train/{key}": value for key, value in summarize(sums, experiment.task).items()}
         sums = jax.device_put(experiment.zero_metrics)
         now = time.perf_counter()
         rate = (done - window_step) / (now - window_start)
@@ -228,16 +263,14 @@ def _check_finite(scalars: dict[str, float], step: int, checkpointer: Checkpoint
     )
 
 
-def evaluate_workdir(workdir: str | Path, overrides: list[str] | None = None) -> tuple[int, dict[str, float]]:
-    """Restores the latest checkpoint of `workdir` and evaluates it on the eval split."""
-    workdir = Path(workdir)
+def _restore_workdir(workdir: Path, overrides: list[str]) -> tuple[Experiment, TrainState, int]:
+    """The experiment a workdir's config.json describes, with its latest checkpoint restored."""
     config_path = workdir / "config.json"
     if not config_path.is_file():
         raise JaxmodelsError(f"{str(workdir)!r} holds no config.json: is it a jaxmodels workdir? Train into it first")
-    config = config_lib.apply_overrides(
-        config_lib.config_from_dict(json.loads(config_path.read_text())), overrides or []
-    )
-    experiment = build_experiment(config)
+    config = config_lib.config_from_dict(json.loads(config_path.read_text()))
+    config = config_lib.apply_overrides(config, overrides)
+    experiment = build_experiment(config, workdir)
     checkpointer = Checkpointer(workdir, save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
     try:
         step = checkpointer.latest_step()
@@ -246,5 +279,29 @@ def evaluate_workdir(workdir: str | Path, overrides: list[str] | None = None) ->
         state = checkpointer.restore(step, abstract_like(experiment.initial_state), None)
     finally:
         checkpointer.close()
-    metrics = {f"{config.data.eval_split}/{key}": value for key, value in evaluate(experiment, state).items()}
+    return experiment, state, step
+
+
+def evaluate_workdir(workdir: str | Path, overrides: list[str] | None = None) -> tuple[int, dict[str, float]]:
+    """Restores the latest checkpoint of `workdir` and evaluates it on the eval split."""
+    experiment, state, step = _restore_workdir(Path(workdir), overrides or [])
+    metrics = {f"{experiment.view.eval_name}/{key}": value for key, value in evaluate(experiment, state).items()}
     return step, metrics
+
+
+def sample_workdir(
+    workdir: str | Path, prompt: str, num_tokens: int, temperature: float, top_k: int | None, seed: int
+) -> str:
+    """Text generated by the language model of `workdir`: the prompt and `num_tokens` more tokens."""
+    experiment, state, _ = _restore_workdir(Path(workdir), [])
+    tokenizer = experiment.view.tokenizer
+    if experiment.config.task.name != "lm" or tokenizer is None:
+        raise ConfigError(f"{str(workdir)!r} holds a {experiment.config.task.name!r} run; sampling needs task lm")
+    if num_tokens < 0 or temperature < 0 or (top_k is not None and top_k < 1):
+        raise ConfigError("sampling needs --num_tokens >= 0, --temperature >= 0 and --top_k >= 1")
+    prompt_ids = tokenizer.encode(prompt)
+    if len(prompt_ids) == 0:
+        raise ConfigError("the prompt encodes to no tokens; give a --prompt")
+    rng = jax.random.key(seed)
+    ids = continue_tokens(experiment.model, state.params, prompt_ids, num_tokens, rng, temperature, top_k)
+    return tokenizer.decode(ids)

@@ -161,15 +161,15 @@ def test_eval_batches_cover_every_example_once_with_a_padding_mask():
     arrays = {"inputs": np.arange(23, dtype=np.float32)[:, None], "label": np.arange(23) % 10}
     batches = list(pipeline.padded_eval_batches(arrays, 10))
     assert [b["inputs"].shape[0] for b in batches] == [10, 10, 10]
-    assert [int(b["mask"].sum()) for b in batches] == [10, 10, 3]
-    real = np.concatenate([b["inputs"][b["mask"], 0] for b in batches])
+    assert [int(b["valid"].sum()) for b in batches] == [10, 10, 3]
+    real = np.concatenate([b["inputs"][b["valid"], 0] for b in batches])
     np.testing.assert_array_equal(real, np.arange(23))
 
 
 def test_eval_batches_pad_to_a_common_count_across_processes():
     arrays = {"inputs": np.zeros((3, 1), np.float32), "label": np.zeros(3, np.int32)}
     batches = list(pipeline.padded_eval_batches(arrays, 2, num_batches=3))
-    assert [int(b["mask"].sum()) for b in batches] == [2, 1, 0]
+    assert [int(b["valid"].sum()) for b in batches] == [2, 1, 0]
 
 
 def test_a_split_smaller_than_a_batch_is_a_clear_error():

@@ -15,7 +15,7 @@ from jaxmodels.tasks import Classify, summarize
 
 def test_classify_loss_is_the_mean_cross_entropy_of_real_examples():
     logits = jnp.array([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
-    batch = {"label": jnp.array([0, 0, 1]), "mask": jnp.array([True, True, False])}
+    batch = {"label": jnp.array([0, 0, 1]), "valid": jnp.array([True, True, False])}
     loss, metrics = Classify().loss_and_metrics(logits, batch)
     expected = optax.softmax_cross_entropy_with_integer_labels(logits[:2], batch["label"][:2])
     np.testing.assert_allclose(loss, expected.mean(), rtol=1e-6)

@@ -137,5 +137,7 @@ def test_divergence_is_a_clear_error_and_saves_nothing_bad(small_config, tmp_pat
 
 
 def test_model_and_dataset_class_counts_must_agree(small_config):
-    with pytest.raises(JaxmodelsError, match=r"outputs 7 classes but dataset 'mnist1d' has 10.*num_classes=10"):
+    with pytest.raises(
+        JaxmodelsError, match=r"model.num_classes=7 does not match the data: 'mnist1d' .*num_classes=10"
+    ):
         build_experiment(small_config("--config.model.num_classes=7"))

@@ -92,7 +92,7 @@ def steps_per_epoch(num_examples: int, batch_size: int, what: str = "train split
 
 
 def padded_eval_batches(arrays: Example, batch_size: int, num_batches: int | None = None) -> Iterator[Example]:
-    """Fixed-size batches covering every example once; padding rows carry mask 0.
+    """Fixed-size batches covering every example once; padding rows have `valid` False.
 
     `num_batches` lets every process yield the same number of batches in multi-process runs.
     """
@@ -105,5 +105,5 @@ def padded_eval_batches(arrays: Example, batch_size: int, num_batches: int | Non
             padded = np.zeros((batch_size, *array.shape[1:]), array.dtype)
             padded[:real] = array[start : start + real]
             batch[key] = padded
-        batch["mask"] = np.arange(batch_size) < real
+        batch["valid"] = np.arange(batch_size) < real
         yield batch

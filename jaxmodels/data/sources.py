@@ -21,6 +21,9 @@ from jaxmodels.errors import DataError
 # Name -> module whose import registers the TFDS builder that generates the data offline.
 EMBEDDED_BUILDERS = {
     "mnist1d": "jaxmodels.data.builders.mnist1d",
+    "digits": "jaxmodels.data.builders.digits",
+    "shakespeare": "jaxmodels.data.builders.shakespeare",
+    "synthetic": "jaxmodels.data.builders.synthetic",
 }
 
 
@@ -32,9 +35,10 @@ def resolve_data_dir(configured: str = "") -> str:
 def open_dataset(name: str, data_dir: str = "") -> tfds.core.DatasetBuilder:
     """The prepared TFDS builder of dataset `name` (generating embedded datasets on first use)."""
     data_dir = resolve_data_dir(data_dir)
-    if name not in EMBEDDED_BUILDERS:
+    family = name.split("/")[0]  # "shakespeare/passages" is builder "shakespeare", config "passages"
+    if family not in EMBEDDED_BUILDERS:
         return _catalog_builder(name, data_dir)
-    importlib.import_module(EMBEDDED_BUILDERS[name])
+    importlib.import_module(EMBEDDED_BUILDERS[family])
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     if not builder.is_prepared():
         builder.download_and_prepare()

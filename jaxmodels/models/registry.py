@@ -52,6 +52,11 @@ def _accepted_arguments(constructor: Callable[..., nn.Module]) -> set[str] | Non
     return None
 
 
+def model_fields(name: str) -> set[str]:
+    """Constructor arguments of registered model `name` (empty if unknown or not a dataclass)."""
+    return _accepted_arguments(_MODELS[name]) or set() if name in _MODELS else set()
+
+
 def get_model(name: str, **kwargs: Any) -> nn.Module:
     """Builds the registered model `name` with constructor arguments `kwargs`."""
     if name not in _MODELS:

@@ -87,7 +87,8 @@ class StackedRNN(nn.Module):
 class RNNClassifier(nn.Module):
     """Sequence classifier: (embedding ->) stacked RNN -> final hidden state(s) -> Dense(num_classes).
 
-    Inputs are (batch, time) int tokens when `vocab_size` > 0, else (batch, time, features) floats. Right-padded
+    Inputs are (batch, time) int tokens when `vocab_size` > 0, else (batch, time, features) floats, or
+    (batch, time) floats read as one feature per step (an MNIST-1D signal). Right-padded
     batches pass `lengths` (batch,) int or `mask` (batch, time) bool (True at real steps); padding does not change
     the logits. Bidirectional: the last layer's forward state (after the last real step) and backward state
     (after step 0) are concatenated, as in Schuster & Paliwal (1997). Every length must be >= 1.
@@ -119,6 +120,8 @@ class RNNClassifier(nn.Module):
         if lengths is None:
             lengths = jnp.full((batch,), time, dtype=jnp.int32)
         x = nn.Embed(self.vocab_size, self.embed_dim)(inputs) if self.vocab_size else inputs.astype(jnp.float32)
+        if not self.vocab_size and x.ndim == 2:
+            x = x[..., None]  # a scalar per step: one feature
         rnn = StackedRNN(self.cell, self.hidden_size, self.num_layers, self.bidirectional, self.dropout)
         carries, _ = rnn(x, seq_lengths=lengths, train=train)
         last = carries[-1]

@@ -1,0 +1,274 @@
+"""Tokenizers: text <-> int32 ids, by character, by word, or by SentencePiece subword.
+
+All three share five special tokens with fixed ids, so models, masking and padding code can
+rely on them whatever the tokenizer:
+
+    0 <pad>   padding; `decode` drops it
+    1 <unk>   a character or word not in the vocabulary
+    2 <mask>  the masked-LM corruption token
+    3 <cls>   start of a sequence / its classification summary
+    4 <sep>   separator between segments
+
+Ordinary tokens have ids NUM_SPECIAL (5) and up. `decode` writes the other special tokens as their
+names ("<unk>", ...). Special tokens are never produced by `encode` from text: a literal "<mask>"
+in text is encoded as ordinary characters.
+
+Each tokenizer is trained offline on a corpus and saved to one file (JSON for char and word, the
+SentencePiece model for subword), so an experiment keeps its tokenizer in its workdir and reloads
+the identical vocabulary (`load_or_train`).
+"""
+
+from __future__ import annotations
+
+import abc
+import collections
+import io
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import sentencepiece
+
+PAD_ID, UNK_ID, MASK_ID, CLS_ID, SEP_ID = range(5)
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<mask>", "<cls>", "<sep>")
+NUM_SPECIAL = len(SPECIAL_TOKENS)
+
+PathLike = str | os.PathLike
+
+
+class Tokenizer(abc.ABC):
+    """Maps text to int32 ids and back; ids below NUM_SPECIAL are the special tokens."""
+
+    kind: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def vocab_size(self) -> int:
+        """Number of ids, special tokens included: every id is in [0, vocab_size)."""
+
+    @abc.abstractmethod
+    def id_to_piece(self, token_id: int) -> str:
+        """The vocabulary entry of `token_id` (a special token's name for ids below NUM_SPECIAL)."""
+
+    @abc.abstractmethod
+    def encode(self, text: str) -> np.ndarray:
+        """The int32 ids of `text` (no special tokens are added)."""
+
+    @abc.abstractmethod
+    def save(self, path: PathLike) -> None:
+        """Writes the tokenizer to the file `path`; `load_tokenizer(path)` reads it back."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, path: PathLike) -> Tokenizer:
+        """Reads a tokenizer written by `save`."""
+
+    @abc.abstractmethod
+    def _decode_ordinary(self, ids: list[int]) -> str:
+        """The text of a run of ordinary (non-special) ids."""
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """The text of `ids`: padding dropped, other special tokens written as their names."""
+        ids = np.asarray(ids, np.int64).ravel()
+        runs = np.split(ids, np.flatnonzero(np.diff(ids < NUM_SPECIAL)) + 1)  # alternate ordinary / special
+        parts = []
+        for run in (run.tolist() for run in runs if run.size):
+            if run[0] < NUM_SPECIAL:
+                parts.extend(SPECIAL_TOKENS[i] for i in run if i != PAD_ID)
+            else:
+                parts.append(self._decode_ordinary(run))
+        return "".join(parts)
+
+
+class _PieceTokenizer(Tokenizer):
+    """A tokenizer with an explicit list of pieces (characters or words); piece i has id NUM_SPECIAL + i."""
+
+    def __init__(self, pieces: Sequence[str]):
+        self.pieces = tuple(pieces)
+        self._vocabulary = (*SPECIAL_TOKENS, *self.pieces)
+        self._ids = {piece: NUM_SPECIAL + index for index, piece in enumerate(self.pieces)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._vocabulary)
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self._vocabulary[token_id]
+
+    def _decode_ordinary(self, ids: list[int]) -> str:
+        return "".join(self._vocabulary[i] for i in ids)
+
+    def save(self, path: PathLike) -> None:
+        Path(path).write_text(json.dumps({"kind": self.kind, "pieces": self.pieces}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: PathLike) -> _PieceTokenizer:
+        stored = json.loads(Path(path).read_text())
+        if stored.get("kind") != cls.kind:
+            raise ValueError(f"{path} holds a {stored.get('kind')!r} tokenizer, not a {cls.kind!r} one")
+        return cls(stored["pieces"])
+
+
+class CharTokenizer(_PieceTokenizer):
+    """One id per Unicode character; characters not seen in training map to <unk>.
+
+    Round trip: `decode(encode(text)) == text` for text made of the training characters.
+    """
+
+    kind = "char"
+
+    def __init__(self, pieces: Sequence[str]):
+        super().__init__(pieces)
+        codepoints = np.array([ord(c) for c in self.pieces], np.int64)
+        self._table = np.full(int(codepoints.max(initial=0)) + 1, UNK_ID, np.int32)  # codepoint -> id
+        self._table[codepoints] = NUM_SPECIAL + np.arange(len(codepoints), dtype=np.int32)
+
+    @classmethod
+    def train(cls, texts: Iterable[str]) -> CharTokenizer:
+        """The sorted set of characters of `texts`."""
+        return cls(sorted(set().union(*map(set, texts))))
+
+    def encode(self, text: str) -> np.ndarray:
+        codepoints = np.frombuffer(text.encode("utf-32-le"), np.uint32).astype(np.int64)
+        known = codepoints < len(self._table)
+        return np.where(known, self._table[np.where(known, codepoints, 0)], UNK_ID).astype(np.int32)
+
+
+_WORD_PIECES = re.compile(r"\w+(?:'\w+)*|\s+|[^\w\s]")  # words (with inner apostrophes), whitespace runs, symbols
+
+
+class WordTokenizer(_PieceTokenizer):
+    """One id per word, whitespace run or punctuation mark, over a frequency-capped vocabulary.
+
+    Text is cut into words (letters/digits with inner apostrophes: "reliev'd"), runs of whitespace
+    and single other characters; every piece is a token, so decoding joins them back and the round
+    trip is exact except that out-of-vocabulary pieces come back as "<unk>". Case is kept.
+    """
+
+    kind = "word"
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        """The pieces of `text`, which concatenate back to it."""
+        return _WORD_PIECES.findall(text)
+
+    @classmethod
+    def train(cls, texts: Iterable[str], max_vocab_size: int = 10_000, min_count: int = 1) -> WordTokenizer:
+        """Keeps the most frequent pieces (ties: alphabetical) seen at least `min_count` times.
+
+        `max_vocab_size` caps `vocab_size`, the special tokens included.
+        """
+        counts = collections.Counter(piece for text in texts for piece in cls.split(text))
+        ranked = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
+        return cls([piece for piece, _ in ranked[: max(0, max_vocab_size - NUM_SPECIAL)]])
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.array([self._ids.get(piece, UNK_ID) for piece in self.split(text)], np.int32)
+
+
+class SubwordTokenizer(Tokenizer):
+    """SentencePiece (unigram or BPE) subwords with byte fallback: every text round-trips exactly.
+
+    Trained with identity normalisation and no dummy prefix or whitespace clean-up, so spaces and
+    newlines are kept as they are; characters unseen in training are encoded as UTF-8 byte pieces.
+    """
+
+    kind = "subword"
+
+    def __init__(self, model_proto: bytes):
+        self.model_proto = model_proto
+        self._processor = sentencepiece.SentencePieceProcessor(model_proto=model_proto)
+
+    @classmethod
+    def train(
+        cls, texts: Iterable[str], vocab_size: int = 8000, model_type: str = "unigram", max_chunk_chars: int = 4000
+    ) -> SubwordTokenizer:
+        """Trains on `texts`, fed to SentencePiece as chunks of whole lines, newlines included.
+
+        `vocab_size` is an upper bound (the corpus may support fewer pieces); it must leave room
+        for the 5 special tokens and 256 byte pieces.
+        """
+        model = io.BytesIO()
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=_line_chunks(texts, max_chunk_chars),
+            model_writer=model,
+            vocab_size=vocab_size,
+            model_type=model_type,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=-1,
+            eos_id=-1,
+            control_symbols=list(SPECIAL_TOKENS[MASK_ID:]),  # take ids 2, 3, 4 in this order
+            normalization_rule_name="identity",
+            remove_extra_whitespaces=False,
+            add_dummy_prefix=False,
+            allow_whitespace_only_pieces=True,
+            byte_fallback=True,
+            character_coverage=1.0,
+            hard_vocab_limit=False,
+            max_sentence_length=4 * max_chunk_chars,  # bytes; UTF-8 needs at most 4 per character
+            num_threads=os.cpu_count() or 1,
+            minloglevel=2,
+        )
+        return cls(model.getvalue())
+
+    @property
+    def vocab_size(self) -> int:
+        return self._processor.get_piece_size()
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self._processor.id_to_piece(token_id)
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.asarray(self._processor.encode(text), np.int32)
+
+    def _decode_ordinary(self, ids: list[int]) -> str:
+        return self._processor.decode(ids)
+
+    def save(self, path: PathLike) -> None:
+        Path(path).write_bytes(self.model_proto)
+
+    @classmethod
+    def load(cls, path: PathLike) -> SubwordTokenizer:
+        return cls(Path(path).read_bytes())
+
+
+def _line_chunks(texts: Iterable[str], max_chars: int) -> Iterator[str]:
+    """Consecutive whole lines (newlines kept) in chunks of at most `max_chars` (longer lines are cut)."""
+    for text in texts:
+        chunk: list[str] = []
+        size = 0
+        for line in text.splitlines(keepends=True):
+            if chunk and size + len(line) > max_chars:
+                yield "".join(chunk)
+                chunk, size = [], 0
+            chunk.append(line[:max_chars])
+            size += len(chunk[-1])
+        if chunk:
+            yield "".join(chunk)
+
+
+TOKENIZERS: dict[str, type[Tokenizer]] = {t.kind: t for t in (CharTokenizer, WordTokenizer, SubwordTokenizer)}
+
+
+def load_tokenizer(path: PathLike) -> Tokenizer:
+    """Reads any tokenizer written by `save`: JSON files name their kind, anything else is a SentencePiece model."""
+    data = Path(path).read_bytes()
+    if data.startswith(b"{"):
+        return TOKENIZERS[json.loads(data)["kind"]].load(path)
+    return SubwordTokenizer(data)
+
+
+def load_or_train(path: PathLike, train: Callable[[], Tokenizer]) -> Tokenizer:
+    """The tokenizer saved at `path`; if there is none yet, `train()` it and save it there first."""
+    path = Path(path)
+    if path.exists():
+        return load_tokenizer(path)
+    tokenizer = train()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(path)
+    return tokenizer

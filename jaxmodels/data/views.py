@@ -1,0 +1,271 @@
+"""Data views: what each task trains and evaluates on, built from a dataset and `config.data`.
+
+A view is the seam between datasets and tasks. Record datasets (MNIST-1D, digits, catalog images)
+give one example per record; text corpora give language-modelling windows, masked-LM windows or
+word2vec pairs; synthetic token sequences give sequence-to-sequence pairs. Every view yields the
+batch keys its task reads (see `jaxmodels.tasks`) and tells the model the sizes it must match
+(`num_classes`, `vocab_size`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+
+from jaxmodels.data import features, pipeline, sources, text, tokenizers, transforms
+from jaxmodels.data.pipeline import Example
+from jaxmodels.errors import ConfigError, DataError
+
+
+@dataclasses.dataclass
+class DataView:
+    """The data of one run. Exactly one of `train_records` / `train_examples` is set.
+
+    train_records: random-access records + `preprocess` (one example each): loaded onto the
+        device (resident) or streamed by Grain, as `data.loader` says.
+    train_examples: an endless Grain dataset of examples (MapDataset) or of ready batches
+        (IterDataset), for views that sample (LM windows, masking, word2vec pairs).
+    eval_examples: host arrays of the whole eval split, batched with padding by the loop.
+    model_sizes: constructor arguments the data fixes, e.g. {'vocab_size': 70}.
+    """
+
+    eval_examples: Example
+    eval_name: str  # the prefix of eval metrics: the split name ('test'), or 'val' for a held-out tail
+    model_sizes: dict[str, int]
+    train_records: Sequence[dict[str, Any]] | None = None
+    preprocess: Callable[[dict[str, Any]], Example] | None = None
+    train_bytes: int = 0
+    train_examples: grain.MapDataset | grain.IterDataset | None = None
+    tokenizer: tokenizers.Tokenizer | None = None
+
+
+def build(config: ml_collections.ConfigDict, workdir: Path | None) -> DataView:
+    """The view `config.task.name` needs of `config.data.name`; tokenizers are kept in `workdir`."""
+    builder = sources.open_dataset(config.data.name, config.data.data_dir)
+    make = _VIEWS.get(config.task.name)
+    if make is None:
+        raise ConfigError(f"task {config.task.name!r} has no data view; choose {', '.join(_VIEWS)}")
+    return make(config, builder, workdir)
+
+
+def _classification(config, builder, workdir) -> DataView:
+    """One label per record: images and signals as they are, texts as <cls> + token ids with a padding mask."""
+    input_key = (builder.info.supervised_keys or ("",))[0]
+    if input_key in builder.info.features and isinstance(builder.info.features[input_key], tfds.features.Text):
+        view = features.classification_features(builder.info)
+        corpus = text.corpus_text(sources.open_split(builder, config.data.train_split), key=input_key)
+        tokenizer = _tokenizer(config, corpus, workdir)
+        preprocess = text.TextClassificationFeatures(tokenizer, config.data.block_size, input_key, view.label_key)
+        sizes = {"num_classes": view.num_classes, "vocab_size": tokenizer.vocab_size}
+        return dataclasses.replace(_record_view(config, builder, preprocess, sizes), tokenizer=tokenizer)
+    preprocess = features.classification_features(builder.info)
+    view = _record_view(config, builder, preprocess, {"num_classes": preprocess.num_classes})
+    if config.data.augment:
+        view = _augmented(view, config)
+    return view
+
+
+_AUGMENTATIONS = {"crop_flip": lambda: transforms.RandomCropFlip(key="inputs")}
+
+
+def _augmented(view: DataView, config) -> DataView:
+    """Train examples re-drawn every epoch: shuffled records, preprocessed, then randomly augmented (on the host)."""
+    if config.data.augment not in _AUGMENTATIONS:
+        raise ConfigError(
+            f"config key 'data.augment' is {config.data.augment!r}; choose '' (none) or {', '.join(_AUGMENTATIONS)}"
+        )
+    records = view.train_records
+    train = (
+        grain.MapDataset.source(records)
+        .shuffle(seed=config.seed)
+        .map(view.preprocess)
+        .random_map(_AUGMENTATIONS[config.data.augment](), seed=config.seed)
+    )
+    return dataclasses.replace(view, train_records=None, preprocess=None, train_examples=train)
+
+
+def _record_view(config, builder, preprocess: Callable[[dict[str, Any]], Example], model_sizes) -> DataView:
+    """One example per record: train records stay lazy (the loop loads or streams them); eval is read now."""
+    eval_records = sources.open_split(builder, config.data.eval_split)
+    return DataView(
+        train_records=sources.open_split(builder, config.data.train_split),
+        preprocess=preprocess,
+        train_bytes=builder.info.splits[config.data.train_split].num_bytes or 0,
+        eval_examples=pipeline.load_arrays(eval_records, preprocess, _local_indices(len(eval_records))),
+        eval_name=config.data.eval_split,
+        model_sizes=model_sizes,
+    )
+
+
+def _local_indices(num_records: int) -> np.ndarray:
+    """This process's share of an eval split."""
+    return pipeline.shard_indices(num_records, jax.process_index(), jax.process_count())
+
+
+# ------------------------------------------------------------------------------------------- text corpora
+
+
+def _corpus_tokens(config, builder, workdir) -> tuple[np.ndarray, np.ndarray, tokenizers.Tokenizer]:
+    """(train ids, validation ids, tokenizer) of a text dataset, split 90/10 by position (nanoGPT)."""
+    if "text" not in builder.info.features:
+        raise DataError(
+            f"task {config.task.name!r} needs a text dataset; {config.data.name!r} has no 'text' feature "
+            "(try --config.data.name=shakespeare)"
+        )
+    corpus = text.corpus_text(sources.open_split(builder, config.data.train_split))
+    train_text, _ = text.split_by_position(corpus)
+    tokenizer = _tokenizer(config, train_text, workdir)
+    train_ids, val_ids = text.split_by_position(tokenizer.encode(corpus))
+    return train_ids, val_ids, tokenizer
+
+
+def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Tokenizer:
+    kind = config.data.tokenizer
+    trainers = {
+        "char": lambda: tokenizers.CharTokenizer.train([train_text]),
+        "word": lambda: tokenizers.WordTokenizer.train([train_text], max_vocab_size=config.data.vocab_size),
+        "subword": lambda: tokenizers.SubwordTokenizer.train([train_text], vocab_size=config.data.vocab_size),
+    }
+    if kind not in trainers:
+        raise ConfigError(f"config key 'data.tokenizer' is {kind!r}; choose one of {', '.join(trainers)}")
+    if workdir is None:
+        return trainers[kind]()
+    return tokenizers.load_or_train(workdir / f"tokenizer_{kind}", trainers[kind])
+
+
+def _windows(ids: np.ndarray, length: int, limit: int) -> np.ndarray:
+    """Consecutive non-overlapping windows of `length` ids (at most `limit`; 0 = all)."""
+    count = (len(ids) - 1) // length
+    count = min(count, limit) if limit else count
+    if count == 0:
+        raise DataError(f"the validation text has {len(ids)} tokens, too few for one window of {length}")
+    return np.stack([ids[i * length : i * length + length + 1] for i in range(count)])
+
+
+def _language_model(config, builder, workdir) -> DataView:
+    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir)
+    block = config.data.block_size
+    windows = _windows(val_ids, block, config.data.eval_windows)
+    return DataView(
+        train_examples=transforms.lm_window_dataset(train_ids, block, seed=config.seed),
+        eval_examples={"inputs": windows[:, :-1], "targets": windows[:, 1:]},
+        eval_name="val",
+        model_sizes={"vocab_size": tokenizer.vocab_size},
+        tokenizer=tokenizer,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Masked(grain.transforms.RandomMap):
+    """A random window of `block_size` ids, masked BERT-style: inputs, targets, target_weights."""
+
+    ids: np.ndarray
+    block_size: int
+    vocab_size: int
+
+    def random_map(self, element: Any, rng: np.random.Generator) -> Example:
+        del element
+        start = int(rng.integers(0, len(self.ids) - self.block_size))
+        return _mask_window(self.ids[start : start + self.block_size], rng, self.vocab_size)
+
+
+def _mask_window(window: np.ndarray, rng: np.random.Generator, vocab_size: int) -> Example:
+    masked = transforms.mask_tokens(np.concatenate([[tokenizers.CLS_ID], window[:-1]]), rng, vocab_size)
+    return {"inputs": masked["inputs"], "targets": masked["targets"], "target_weights": masked["weights"]}
+
+
+def _masked_language_model(config, builder, workdir) -> DataView:
+    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir)
+    block, vocab = config.data.block_size, tokenizer.vocab_size
+    windows = _windows(val_ids, block - 1, config.data.eval_windows)[:, :block]
+    rng = np.random.default_rng(0)  # a fixed masking of the validation windows, the same every evaluation
+    masked = [_mask_window(window, rng, vocab) for window in windows]
+    num_windows = max(len(train_ids) // block, 1)
+    train = grain.MapDataset.range(num_windows).random_map(_Masked(train_ids, block, vocab), seed=config.seed)
+    return DataView(
+        train_examples=train,
+        eval_examples={key: np.stack([m[key] for m in masked]) for key in masked[0]},
+        eval_name="val",
+        model_sizes={"vocab_size": vocab},
+        tokenizer=tokenizer,
+    )
+
+
+def _word2vec(config, builder, workdir) -> DataView:
+    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir)
+    mode = "cbow" if config.model.name == "cbow" else "skipgram"
+
+    def examples(ids: np.ndarray, seed: int, epochs: int | None) -> grain.IterDataset:
+        return transforms.word2vec_dataset(
+            ids, batch_size=config.data.batch_size, seed=seed, mode=mode, window=config.data.window,
+            num_negatives=config.data.num_negatives, num_epochs=epochs,
+        )  # fmt: skip
+
+    eval_batches = list(examples(val_ids, seed=0, epochs=1))[: max(config.data.eval_windows // 10, 1)]
+    if not eval_batches:
+        raise DataError(f"the validation text of {config.data.name!r} is too short for one word2vec batch")
+    return DataView(
+        train_examples=examples(train_ids, seed=config.seed, epochs=None).map(lambda b: _word2vec_keys(b, mode)),
+        eval_examples=_word2vec_keys(
+            {key: np.concatenate([b[key] for b in eval_batches]) for key in eval_batches[0]}, mode
+        ),
+        eval_name="val",
+        model_sizes={"vocab_size": tokenizer.vocab_size},
+        tokenizer=tokenizer,
+    )
+
+
+def _word2vec_keys(batch: Example, mode: str) -> Example:
+    """word2vec transform keys -> task keys: the model's input words, the word(s) to predict, the noise words.
+
+    Skip-gram predicts each context word from its centre; CBOW predicts the centre from its context window.
+    """
+    if mode == "skipgram":
+        return {"inputs": batch["center"], "positives": batch["context"], "negatives": batch["negatives"]}
+    return {
+        "inputs": batch["context"],
+        "context_mask": batch["context_mask"],
+        "positives": batch["center"],
+        "negatives": batch["negatives"],
+    }
+
+
+# ------------------------------------------------------------------------------------------ seq2seq
+
+
+def _reversal(config, builder, workdir) -> DataView:
+    """Sequence-to-sequence on token records: the target is the source reversed (a classic toy task)."""
+    if "tokens" not in builder.info.features:
+        raise DataError(
+            f"task 'seq2seq' reads token sequences; {config.data.name!r} has no 'tokens' feature "
+            "(try --config.data.name=synthetic/tokens)"
+        )
+    vocab = int(builder.builder_config.vocab_size)
+
+    def pairs(record: dict[str, Any]) -> Example:
+        source = np.asarray(record["tokens"], np.int32)[: config.data.block_size]  # ids >= NUM_SPECIAL already
+        target = source[::-1]
+        return {
+            "source": source,
+            "target_inputs": np.concatenate([[tokenizers.CLS_ID], target[:-1]]).astype(np.int32),
+            "targets": target,
+        }
+
+    return _record_view(config, builder, pairs, {"vocab_size": vocab})
+
+
+_VIEWS: dict[str, Callable[[ml_collections.ConfigDict, tfds.core.DatasetBuilder, Path | None], DataView]] = {
+    "classify": _classification,
+    "lm": _language_model,
+    "mlm": _masked_language_model,
+    "seq2seq": _reversal,
+    "word2vec": _word2vec,
+}

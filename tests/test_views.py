@@ -1,0 +1,112 @@
+"""Task views of datasets: the batch keys each task reads, sizes handed to the model, augmentation."""
+
+from __future__ import annotations
+
+import grain
+import numpy as np
+import pytest
+
+from jaxmodels import config as config_lib
+from jaxmodels.data import tokenizers, views
+from jaxmodels.errors import ConfigError, DataError
+from jaxmodels.loop import _model_arguments
+
+
+def _config(data_dir: str, *overrides: str):
+    config = config_lib.lock(config_lib.base_config())
+    return config_lib.apply_overrides(config, [f"--config.data.data_dir={data_dir}", *overrides])
+
+
+def test_text_classification_tokenizes_passages_with_a_padding_mask(data_dir, tmp_path):
+    config = _config(data_dir, "--config.data.name=shakespeare/passages", "--config.data.block_size=32")
+    view = views.build(config, tmp_path)
+    example = view.preprocess(view.train_records[0])
+    assert example["inputs"].shape == (32,) and example["inputs"][0] == tokenizers.CLS_ID
+    assert example["token_mask"].dtype == bool and example["token_mask"][0]
+    assert view.model_sizes == {"num_classes": 4, "vocab_size": view.tokenizer.vocab_size}
+    assert (tmp_path / "tokenizer_char").exists()  # kept for eval and sample
+    assert set(view.eval_examples) == {"inputs", "token_mask", "label"}
+
+
+def test_lm_view_targets_are_the_inputs_shifted_by_one(data_dir):
+    config = _config(data_dir, "--config.task.name=lm", "--config.data.name=shakespeare", "--config.data.block_size=16")
+    view = views.build(config, None)
+    inputs, targets = view.eval_examples["inputs"], view.eval_examples["targets"]
+    assert inputs.shape == targets.shape == (200, 16)
+    np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
+    np.testing.assert_array_equal(inputs[1:, 0], targets[:-1, -1])  # consecutive windows
+    assert view.eval_name == "val"
+    window = view.train_examples[0]
+    np.testing.assert_array_equal(window["inputs"][1:], window["targets"][:-1])
+
+
+def test_mlm_view_masks_about_15_percent(data_dir):
+    config = _config(
+        data_dir, "--config.task.name=mlm", "--config.data.name=shakespeare", "--config.data.block_size=64"
+    )
+    view = views.build(config, None)
+    weights = view.eval_examples["target_weights"]
+    assert 0.12 < weights.mean() < 0.18
+    assert np.all(view.eval_examples["inputs"][:, 0] == tokenizers.CLS_ID)
+
+
+@pytest.mark.parametrize(("model", "input_shape"), [("skipgram", (64,)), ("cbow", (64, 4))])
+def test_word2vec_view_maps_pairs_to_task_keys(data_dir, model, input_shape):
+    config = _config(
+        data_dir, "--config.task.name=word2vec", "--config.data.name=shakespeare", f"--config.model.name={model}",
+        "--config.data.tokenizer=word", "--config.data.vocab_size=500", "--config.data.batch_size=64",
+        "--config.data.window=2", "--config.data.num_negatives=3", "--config.data.eval_windows=10",
+    )  # fmt: skip
+    view = views.build(config, None)
+    batch = next(iter(view.train_examples))
+    assert batch["inputs"].shape == input_shape
+    assert batch["positives"].shape == (64,) and batch["negatives"].shape == (64, 3)
+    assert ("context_mask" in batch) == (model == "cbow")
+
+
+def test_seq2seq_view_reverses_the_source(data_dir):
+    config = _config(
+        data_dir, "--config.task.name=seq2seq", "--config.data.name=synthetic/tokens", "--config.data.block_size=8"
+    )
+    view = views.build(config, None)
+    example = view.preprocess(view.train_records[3])
+    np.testing.assert_array_equal(example["targets"], example["source"][::-1])
+    np.testing.assert_array_equal(example["target_inputs"][1:], example["targets"][:-1])
+    assert example["target_inputs"][0] == tokenizers.CLS_ID
+
+
+def test_augmented_classification_redraws_every_epoch_and_only_from_the_seed(data_dir):
+    def first_batches(seed: int):
+        config = _config(
+            data_dir, "--config.data.name=digits", "--config.data.augment=crop_flip", f"--config.seed={seed}"
+        )
+        train = views.build(config, None).train_examples
+        assert isinstance(train, grain.MapDataset)
+        epochs = train.repeat(2)
+        return epochs[0]["inputs"], epochs[len(train)]["inputs"]
+
+    epoch0, epoch1 = first_batches(0)
+    again0, _ = first_batches(0)
+    np.testing.assert_array_equal(epoch0, again0)
+    assert not np.array_equal(epoch0, epoch1)
+
+
+def test_unknown_augmentation_is_a_config_error(data_dir):
+    with pytest.raises(ConfigError, match=r"'data.augment' is 'rotate'"):
+        views.build(_config(data_dir, "--config.data.name=digits", "--config.data.augment=rotate"), None)
+
+
+def test_a_text_task_on_a_record_dataset_says_which_dataset_to_use(data_dir):
+    with pytest.raises(DataError, match=r"needs a text dataset.*try --config.data.name=shakespeare"):
+        views.build(_config(data_dir, "--config.task.name=lm"), None)
+
+
+def test_sizes_the_data_fixes_are_filled_in_or_checked(data_dir):
+    config = _config(data_dir, "--config.task.name=lm", "--config.data.name=shakespeare", "--config.model.name=gpt")
+    view = views.build(config, None)
+    assert _model_arguments(config, view)["vocab_size"] == view.tokenizer.vocab_size
+    config_lib.set_value(config, "model.vocab_size", 7)
+    with pytest.raises(
+        ConfigError, match=rf"model.vocab_size=7 does not match the data.*vocab_size={view.tokenizer.vocab_size}"
+    ):
+        _model_arguments(config, view)
