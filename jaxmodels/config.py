@@ -46,6 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
             # 'grain': Grain pipeline with background prefetch; 'auto': resident if it fits.
             "loader": "auto",
             "resident_max_mb": 512,
+            "host_cache_max_mb": 4096,  # streamed splits up to this size are decoded once into host memory
             # Text and token views (tasks lm, mlm, word2vec, seq2seq):
             "tokenizer": "char",  # char | word | subword; trained on the train text, kept in the workdir
             "vocab_size": 8000,  # word / subword vocabulary size

@@ -136,10 +136,14 @@ def _make_feed(
         indices = pipeline.shard_indices(len(records), process_index, process_count)
         arrays = pipeline.load_arrays(records, view.preprocess, indices)
         return ResidentFeed(arrays, config.data.batch_size, data_key, shuffle=config.data.shuffle)
-    pipeline.steps_per_epoch(len(records) // process_count, config.data.batch_size)
+    source, preprocess = records, view.preprocess
+    if view.train_bytes <= config.data.host_cache_max_mb * 2**20:  # decode once, keep in host memory
+        indices = pipeline.shard_indices(len(records), process_index, process_count)
+        source, preprocess = pipeline.ExampleArrays(pipeline.load_arrays(records, preprocess, indices)), None
+        process_index, process_count = 0, 1  # the cached arrays hold this process's shard only
     dataset = pipeline.grain_train_dataset(
-        records,
-        view.preprocess,
+        source,
+        preprocess,
         batch_size=config.data.batch_size,
         seed=config.seed,
         shuffle=config.data.shuffle,

@@ -11,6 +11,8 @@ Evaluation covers every example exactly once: the last batch is padded and maske
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -38,6 +40,27 @@ def load_arrays(source: Sequence[dict], preprocess: Preprocess, indices: np.ndar
     return {key: np.stack([example[key] for example in examples]) for key in examples[0]}
 
 
+class ExampleArrays:
+    """Preprocessed examples held in host memory: decoded once, then read by fancy indexing.
+
+    Decoding a TFDS record costs ~100-250 us in Python; indexing a batch out of arrays costs
+    microseconds. Grain pipelines use this for splits that fit in host memory.
+    """
+
+    def __init__(self, arrays: Example):
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def __getitem__(self, index: int) -> Example:
+        return {key: array[index] for key, array in self.arrays.items()}
+
+    def take(self, indices: np.ndarray) -> Example:
+        """The examples at `indices`, stacked."""
+        return {key: array[indices] for key, array in self.arrays.items()}
+
+
 def epoch_permutation(seed: jax.Array, epoch: jax.Array, num_examples: int, shuffle: bool = True) -> jax.Array:
     """The order of examples in `epoch`: a pure function of (data seed, epoch); stored order if not `shuffle`."""
     if not shuffle:
@@ -53,9 +76,34 @@ def gather_batch(arrays: Example, permutation: jax.Array, step: jax.Array, batch
     return jax.tree.map(lambda array: array[indices], arrays)
 
 
+@dataclasses.dataclass(frozen=True)
+class EpochBatches:
+    """Which records batch `i` of an endless stream holds: a slice of its epoch's seeded permutation.
+
+    Epoch e's order is `np.random.default_rng([seed, e]).permutation(n)` (stored order without
+    shuffling), computed once per epoch; each epoch's ragged tail is dropped. We permute here rather
+    than with Grain's `shuffle`, whose per-index cost (~100 us) made reading a batch of 100 cost ~10 ms.
+    """
+
+    num_examples: int
+    batch_size: int
+    seed: int
+    shuffle: bool = True
+
+    @functools.lru_cache(maxsize=2)  # noqa: B019  (frozen dataclass: hashable, lives as long as its pipeline)
+    def order(self, epoch: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.num_examples)
+        return np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+
+    def __call__(self, batch_index: int) -> np.ndarray:
+        epoch, position = divmod(batch_index, self.num_examples // self.batch_size)
+        return self.order(epoch)[position * self.batch_size : (position + 1) * self.batch_size]
+
+
 def grain_train_dataset(
-    source: Sequence[dict],
-    preprocess: Preprocess,
+    source: Sequence[dict] | ExampleArrays,
+    preprocess: Preprocess | None,
     *,
     batch_size: int,
     seed: int,
@@ -67,17 +115,15 @@ def grain_train_dataset(
 ) -> grain.IterDataset:
     """Endless batches: this process's shard, reshuffled every epoch, ragged tail of each epoch dropped.
 
-    Shuffling and batching act on record indices; each batch is then read with one vectorised
-    `__getitems__` call, which decodes TFDS records about twice as fast as one read per record.
+    Each batch is read with one vectorised `__getitems__` call (TFDS decodes records about twice as
+    fast as one at a time) or, from `ExampleArrays` (already preprocessed), by one fancy index
+    per feature. Grain runs the reads in background threads and checkpoints the position.
     """
-    dataset = grain.MapDataset.range(len(source))[process_index::process_count]
-    if shuffle:
-        dataset = dataset.shuffle(seed=seed)
-    dataset = (
-        dataset.batch(batch_size, drop_remainder=True)
-        .map(lambda indices: load_arrays(source, preprocess, indices))
-        .repeat(None)  # reseeds the shuffle each epoch
-    )
+    read = source.take if isinstance(source, ExampleArrays) else functools.partial(load_arrays, source, preprocess)
+    local = shard_indices(len(source), process_index, process_count)
+    batches = EpochBatches(len(local), batch_size, seed, shuffle)
+    steps = steps_per_epoch(len(local), batch_size)
+    dataset = grain.MapDataset.range(steps).repeat(None).map_with_index(lambda i, _: read(local[batches(i)]))
     return dataset.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=buffer))
 
 

@@ -82,13 +82,12 @@ def _augmented(view: DataView, config) -> DataView:
         raise ConfigError(
             f"config key 'data.augment' is {config.data.augment!r}; choose '' (none) or {', '.join(_AUGMENTATIONS)}"
         )
-    records = view.train_records
-    train = (
-        grain.MapDataset.source(records)
-        .shuffle(seed=config.seed)
-        .map(view.preprocess)
-        .random_map(_AUGMENTATIONS[config.data.augment](), seed=config.seed)
-    )
+    if view.train_bytes <= config.data.host_cache_max_mb * 2**20:  # decode once, keep in host memory
+        examples = pipeline.load_arrays(view.train_records, view.preprocess, np.arange(len(view.train_records)))
+        train = grain.MapDataset.source(pipeline.ExampleArrays(examples)).shuffle(seed=config.seed)
+    else:
+        train = grain.MapDataset.source(view.train_records).shuffle(seed=config.seed).map(view.preprocess)
+    train = train.random_map(_AUGMENTATIONS[config.data.augment](), seed=config.seed)
     return dataclasses.replace(view, train_records=None, preprocess=None, train_examples=train)
 
 
