@@ -56,8 +56,10 @@ def main() -> None:
     parser.add_argument("experiments", nargs="+")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--data_dir", default="")
+    parser.add_argument("--workers", type=int, default=0, help="Grain worker processes (data.workers)")
     args = parser.parse_args()
-    overrides = [f"--config.data.data_dir={args.data_dir}"] if args.data_dir else []
+    overrides = [f"--config.data.workers={args.workers}"]
+    overrides += [f"--config.data.data_dir={args.data_dir}"] if args.data_dir else []
     print("| experiment | model | batch | feed batches/s | step steps/s | feed / step |")
     print("|---|---|---|---|---|---|")
     for path in args.experiments:
