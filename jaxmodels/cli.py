@@ -2,9 +2,11 @@
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
+    jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best]
 
 A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
-`jaxmodels: error: ...`, and exits with status 2; no traceback.
+`jaxmodels: error: ...`, and exits with status 2; no traceback. SIGTERM or Ctrl-C during training
+saves a checkpoint, prints how to resume (the same command) and exits with status 0.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from jaxmodels.errors import JaxmodelsError
@@ -44,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Restore the latest checkpoint of a workdir and evaluate it; prints one JSON line.",
     )
     evaluate.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    export = commands.add_parser(
+        "export",
+        help="write the parameters of a checkpoint for inference or fine-tuning",
+        description="Write params (and model state) of a workdir's checkpoint to OUT; prints one JSON line. "
+        "A new run starts from them with --config.checkpoint.init_from=OUT.",
+    )
+    export.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    export.add_argument("--out", required=True, help="new (or empty) directory for the exported parameters")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--step", type=int, help="the checkpoint at this step (default: the latest)")
+    which.add_argument("--best", action="store_true", help="the best checkpoint (needs checkpoint.keep_best)")
     return parser
 
 
@@ -56,8 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides look like --config.key=value)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if overrides and args.command == "export":
+        parser.error("export takes no --config overrides")
+    from jaxmodels.preemption import Preempted
+
     try:
         return _run_command(args, overrides)
+    except Preempted as stop:
+        command = shlex.join(["jaxmodels", *(sys.argv[1:] if argv is None else argv)])
+        print(f"jaxmodels: {stop}. To resume, run the same command again: {command}", file=sys.stderr)
+        return 0
     except JaxmodelsError as error:
         print(f"jaxmodels: error: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -75,9 +97,14 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
         _, metrics = loop.train_and_evaluate(config, args.workdir)
         print(json.dumps({"workdir": args.workdir, **metrics}))
-    else:
+    elif args.command == "eval":
         step, metrics = loop.evaluate_workdir(args.workdir, overrides)
         print(json.dumps({"workdir": args.workdir, "step": step, **metrics}))
+    else:
+        from jaxmodels.checkpoint import export_params
+
+        info = export_params(args.workdir, args.out, step=args.step, best=args.best)
+        print(json.dumps({"out": args.out, **info}))
     return 0
 
 
