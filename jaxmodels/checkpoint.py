@@ -297,6 +297,10 @@ class Checkpointer:
             self._last_saved = step
         return saved
 
+    def saving_in_progress(self) -> bool:
+        """Whether an asynchronous save is still being written."""
+        return self._manager.is_saving_in_progress()
+
     def wait(self) -> None:
         """Blocks until pending asynchronous saves are committed."""
         self._manager.wait_until_finished()

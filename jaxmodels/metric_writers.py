@@ -87,4 +87,4 @@ class ProgressDisplay:
 
     def log(self, message: str) -> None:
         if jax.process_index() == 0:
-            self.console.print(message, highlight=False)
+            self.console.print(message, highlight=False, soft_wrap=True)  # one line per message: greppable logs
