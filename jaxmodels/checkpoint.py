@@ -1,23 +1,47 @@
-"""Orbax checkpoints of a run: train state + data-iterator position, every N steps, last K kept.
+"""Orbax checkpoints of a run, and parameter export/import for inference and fine-tuning.
 
-A checkpoint is only read into a state of the same structure and shapes; otherwise we raise a
-`CheckpointError` that names the mismatched parameter paths, before anything is written, so an
-existing checkpoint is never overwritten by a run of a different model.
+A checkpoint `<workdir>/checkpoints/<step>/` holds, as items of one Orbax composite:
+  state   the TrainState (step, params, optimizer state, model state such as batch statistics)
+  data    the Grain iterator's position (streamed data only; resident data is a function of the step)
+  loop    the train-metric sums accumulated since the last log line (so a resumed log equals an unbroken one)
+  config  the resolved config that wrote it (JSON)
+The dropout RNG needs no saving: it is `fold_in(key(seed), step)`, recomputed from the restored step.
+
+Saves are asynchronous (training continues while Orbax writes), kept by two rules at once (Orbax
+preservation policies): the last `train.keep_checkpoints`, and with `checkpoint.keep_best` the best K by
+`checkpoint.best_metric`. Orbax writes each save into `<step>.orbax-checkpoint-tmp-*` and renames it once
+complete (after writing `commit_success.txt`), so a crash mid-save leaves only a temporary dir, which is
+never read. Restoring walks back from the newest step: a step dir without the commit marker, or one that
+fails to read (truncated or garbled files), is moved to `<workdir>/checkpoints.unusable/` with a warning
+naming it, and the previous checkpoint is used. A checkpoint of another model is a `CheckpointError` that
+names the mismatched parameter paths, raised before anything is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grain
 import jax
+import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization, traverse_util
+from orbax.checkpoint import checkpoint_managers as policies
 
-from jaxmodels.errors import CheckpointError
+from jaxmodels.errors import CheckpointError, JaxmodelsError
 
 _MAX_LISTED = 5
+COMMIT_MARKER = "commit_success.txt"  # Orbax writes it as the last file of a save, before the atomic rename
+UNUSABLE_DIR = "checkpoints.unusable"
+EXPORT_FILE = "jaxmodels_export.json"
+EXPORT_FORMAT = "jaxmodels-params-v1"
 
 
 def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
@@ -27,6 +51,11 @@ def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
 
 def _leaf_shapes(tree: Any) -> list[tuple[int, ...]]:
     return [tuple(leaf.shape) for leaf in jax.tree.leaves(tree)]
+
+
+def _listed(items: list[str]) -> str:
+    more = f" (and {len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
+    return "; ".join(items[:_MAX_LISTED]) + more
 
 
 def describe_mismatch(saved: Any, expected: Any) -> list[str]:
@@ -42,59 +71,239 @@ def describe_mismatch(saved: Any, expected: Any) -> list[str]:
     return problems
 
 
+@dataclasses.dataclass(frozen=True)
+class Restored:
+    """What `Checkpointer.restore_latest` found: the step, the train state and the pending metric sums."""
+
+    step: int
+    state: Any
+    metric_sums: Any
+
+
 class Checkpointer:
     """The run's checkpoint directory `<workdir>/checkpoints`, managed by an Orbax CheckpointManager."""
 
-    def __init__(self, workdir: Path, *, save_every: int, keep: int):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        save_every: int,
+        keep: int,
+        keep_best: int = 0,
+        best_metric: str = "",
+        best_mode: str = "max",
+        config: ml_collections.ConfigDict | None = None,
+        read_only: bool = False,
+    ):
         self.save_every = save_every
-        self.directory = (workdir / "checkpoints").absolute()
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=save_every, create=True)
-        handlers = {"state": ocp.StandardCheckpointHandler(), "data": grain.checkpoint.CheckpointHandler()}
+        self.workdir = Path(workdir).absolute()
+        self.directory = self.workdir / "checkpoints"
+        self.keep_best, self.best_metric = keep_best, best_metric
+        self._config_json = json.loads(config.to_json()) if config is not None else None
+        self._last_saved: int | None = None
+        best_fn = (lambda metrics: metrics[best_metric]) if keep_best else None
+        if keep_best:  # keep a checkpoint if it is among the last `keep` or the best `keep_best`
+            keeping = {
+                "preservation_policy": policies.AnyPreservationPolicy(
+                    [
+                        policies.LatestN(n=keep),
+                        policies.BestN(
+                            get_metric_fn=best_fn,
+                            reverse=best_mode == "min",
+                            n=keep_best,
+                            keep_checkpoints_without_metrics=False,
+                        ),
+                    ]
+                )
+            }
+        else:
+            keeping = {"max_to_keep": None if read_only else keep}
+        options = ocp.CheckpointManagerOptions(
+            save_interval_steps=save_every,
+            create=not read_only,
+            read_only=read_only,
+            best_fn=best_fn,
+            best_mode=best_mode,
+            cleanup_tmp_directories=not read_only,  # leftovers of a save interrupted by a crash
+            **keeping,
+        )
+        handlers = {
+            "state": ocp.StandardCheckpointHandler(),
+            "data": grain.checkpoint.CheckpointHandler(),
+            "loop": ocp.StandardCheckpointHandler(),
+            "config": ocp.JsonCheckpointHandler(),
+        }
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+
+    @classmethod
+    def from_config(cls, workdir: Path, config: ml_collections.ConfigDict, **kwargs: Any) -> Checkpointer:
+        """The checkpointer `config.train` and `config.checkpoint` describe, saving `config` with each step."""
+        return cls(
+            workdir,
+            save_every=config.train.checkpoint_every,
+            keep=config.train.keep_checkpoints,
+            keep_best=config.checkpoint.keep_best,
+            best_metric=config.checkpoint.best_metric,
+            best_mode=config.checkpoint.best_mode,
+            config=config,
+            **kwargs,
+        )
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def should_save(self, step: int) -> bool:
-        """Whether `step` falls on the save interval (plain arithmetic: this runs every step)."""
-        return step % self.save_every == 0
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
+
+    def best_step(self) -> int | None:
+        """The kept step with the best `best_metric` (None without `keep_best` or before the first eval)."""
+        if not self.keep_best:
+            return None
+        with_metrics = [info for info in self._manager._checkpoints if info.metrics]  # Orbax has no public API
+        if not with_metrics:
+            return None
+        return self._manager.best_step()
+
+    def should_save(self, step: int, evaluated: bool = False) -> bool:
+        """Whether `step` falls on the save interval, or is an evaluation while the best are kept."""
+        return step % self.save_every == 0 or (evaluated and self.keep_best > 0)
 
     def check_compatible(self, step: int, abstract_state: Any) -> None:
         """Raises CheckpointError if checkpoint `step` does not fit `abstract_state` exactly."""
         saved = self._manager.item_metadata(step)["state"].tree
         expected = serialization.to_state_dict(abstract_state)
         problems = describe_mismatch(saved.get("params", {}), expected["params"])
+        config_hint = f"the config that wrote it ({self.directory / str(step) / 'config' / 'metadata'})"
         if problems:
-            shown = "; ".join(problems[:_MAX_LISTED])
-            more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
             raise CheckpointError(
                 f"the checkpoint at step {step} in {self.directory} was written by a different model "
-                f"(parameters differ: {shown}{more}); use a new --workdir, or the config that wrote it "
-                f"({self.directory.parent / 'config.json'})"
+                f"(parameters differ: {_listed(problems)}); use a new --workdir, or {config_hint}"
             )
         for part in ("opt_state", "model_state"):  # structures differ in naming, so compare leaf shapes
             if _leaf_shapes(saved.get(part, {})) != _leaf_shapes(expected[part]):
                 raise CheckpointError(
                     f"the checkpoint at step {step} in {self.directory} has a different {part} than this config "
-                    f"builds (another optimizer or model settings?); use a new --workdir, or the config that wrote "
-                    f"it ({self.directory.parent / 'config.json'})"
+                    f"builds (another optimizer or model settings?); use a new --workdir, or {config_hint}"
                 )
 
-    def restore(self, step: int, abstract_state: Any, data_iterator: grain.DatasetIterator | None) -> Any:
-        """Restores train state (and the data iterator's position, in place) from checkpoint `step`."""
+    def restore(
+        self, step: int, abstract_state: Any, data_iterator: grain.DatasetIterator | None, metric_sums: Any = None
+    ) -> Any:
+        """Restores train state (and the data iterator's position, in place) from checkpoint `step`.
+
+        With `metric_sums` (a template) returns `(state, metric_sums)`; checkpoints without them give zeros.
+        """
         self.check_compatible(step, abstract_state)
         items = {"state": ocp.args.StandardRestore(abstract_state)}
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+        has_loop = (self.directory / str(step) / "loop").is_dir()
+        if metric_sums is not None and has_loop:
+            items["loop"] = ocp.args.StandardRestore({"metric_sums": abstract_like(metric_sums)})
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-        return restored["state"]
+        if metric_sums is None:
+            return restored["state"]
+        sums = restored["loop"]["metric_sums"] if has_loop else metric_sums
+        return restored["state"], sums
 
-    def save(self, step: int, state: Any, data_iterator: grain.DatasetIterator | None, *, force: bool = False) -> bool:
-        """Saves asynchronously if `step` is due (or `force`); training continues meanwhile."""
+    def restore_latest(
+        self,
+        abstract_state: Any,
+        data_iterator: grain.DatasetIterator | None,
+        metric_sums: Any,
+        *,
+        warn: Callable[[str], None],
+        set_aside: bool = True,
+    ) -> Restored | None:
+        """The newest complete, readable checkpoint (None if there is none).
+
+        Incomplete or unreadable step dirs are reported through `warn` and, with `set_aside`, moved to
+        `<workdir>/checkpoints.unusable/` (never deleted), so the run can save that step again.
+        A checkpoint of a different model raises CheckpointError: that is a config mistake, not damage.
+        """
+        for step in reversed(self.all_steps()):
+            path = self.directory / str(step)
+            if not (path / COMMIT_MARKER).is_file():
+                problem = f"incomplete (no {COMMIT_MARKER}: a save was interrupted)"
+            else:
+                try:
+                    restored = self.restore(step, abstract_state, data_iterator, metric_sums)
+                    state, sums = restored if metric_sums is not None else (restored, None)
+                    return Restored(step, state, sums)
+                except CheckpointError:
+                    raise
+                except Exception as error:  # anything the readers raise on damaged files
+                    problem = f"unreadable ({type(error).__name__}: {_first_line(error)})"
+            moved = self._set_aside(path) if set_aside else None
+            where = f"moved to {moved}" if moved else "skipped"
+            warn(f"warning: checkpoint {path} is {problem}; {where}; falling back to the previous checkpoint")
+        return None
+
+    def _set_aside(self, path: Path) -> Path | None:
+        if jax.process_index() != 0:
+            return None
+        target = self.workdir / UNUSABLE_DIR / path.name
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = self.workdir / UNUSABLE_DIR / f"{path.name}-{suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), str(target))
+        self._manager.reload()
+        return target
+
+    def save(
+        self,
+        step: int,
+        state: Any,
+        data_iterator: grain.DatasetIterator | None,
+        *,
+        metric_sums: Any = None,
+        metrics: dict[str, float] | None = None,
+        force: bool = False,
+    ) -> bool:
+        """Saves asynchronously if `step` is due (or `force`); training continues meanwhile.
+
+        `metrics` (eval results) rank the checkpoint for `keep_best`; non-finite ones are not recorded, so a
+        diverged state is never the best. A state holding NaN or infinity is refused with an error.
+        """
+        if step == self._last_saved:
+            return False
+        if not bool(_all_finite(state)):
+            last = self.latest_step()
+            where = f"the last good checkpoint is step {last} in {self.directory}" if last else "no checkpoint exists"
+            raise JaxmodelsError(
+                f"training diverged: the train state at step {step} holds NaN or infinite values and was not saved; "
+                f"{where}. Lower optimizer.learning_rate, set optimizer.grad_clip_norm, or train.on_nonfinite=skip"
+            )
         items = {"state": ocp.args.StandardSave(state)}
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
-        return self._manager.save(step, args=ocp.args.Composite(**items), force=force)
+        if metric_sums is not None:
+            items["loop"] = ocp.args.StandardSave({"metric_sums": metric_sums})
+        if self._config_json is not None:
+            items["config"] = ocp.args.JsonSave(self._config_json)
+        ranked = None
+        if self.keep_best and metrics is not None:
+            if self.best_metric not in metrics:
+                raise CheckpointError(
+                    f"checkpoint.best_metric {self.best_metric!r} is not a metric of this run; "
+                    f"choose one of {', '.join(sorted(metrics))}"
+                )
+            if all(math.isfinite(value) for value in metrics.values()):
+                ranked = {key: float(value) for key, value in metrics.items()}
+        saved = self._manager.save(step, args=ocp.args.Composite(**items), metrics=ranked, force=force)
+        if saved:
+            self._last_saved = step
+        return saved
+
+    def saving_in_progress(self) -> bool:
+        """Whether an asynchronous save is still being written."""
+        return self._manager.is_saving_in_progress()
+
+    def wait(self) -> None:
+        """Blocks until pending asynchronous saves are committed."""
+        self._manager.wait_until_finished()
 
     def close(self) -> None:
         """Waits for pending saves to finish, then releases the manager."""
@@ -102,6 +311,206 @@ class Checkpointer:
         self._manager.close()
 
 
+@jax.jit
+def _all_finite(tree: Any) -> jax.Array:
+    from jaxmodels.train import all_finite  # here, not at the top: train imports tasks, which stay light
+
+    return all_finite(tree)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0][:200] if text else "") or "no message"
+
+
 def abstract_like(state: Any) -> Any:
     """ShapeDtypeStructs (with shardings) of `state`: the restore target."""
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Partial loading: a pre-trained tree (or part of it) into a freshly initialised one
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """Which parameter paths ('a/b/c') came from the checkpoint (`loaded`), kept their fresh initialisation
+    (`new`), were in the checkpoint but not used (`unused`), or kept their initialisation because the
+    checkpoint's shape differs (`mismatched`, as 'path (saved) vs (model)')."""
+
+    loaded: list[str]
+    new: list[str]
+    unused: list[str]
+    mismatched: list[str] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the log: counts, with the first few paths of each group."""
+
+        def group(name: str, paths: list[str]) -> str:
+            shown = ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
+            return f"{name} {len(paths)}" + (f" ({shown})" if paths else "")
+
+        parts = [("loaded", self.loaded), ("newly initialised", self.new), ("skipped, other shape", self.mismatched)]
+        parts.append(("unused from the checkpoint", self.unused))
+        return "; ".join(group(name, paths) for name, paths in parts)
+
+
+def load_partial(target: Any, source: Any, *, subtree: str = "", strict: bool = False) -> tuple[Any, LoadReport]:
+    """Copies the leaves of `source` into `target` where their paths (under `subtree`, if given) match.
+
+    Both are nested dicts of arrays (e.g. 'params' collections). Leaves of `target` not loaded keep their
+    values. With `strict`, the paths under `subtree` must agree exactly in both trees, with equal shapes,
+    or a CheckpointError names the differences; otherwise differing shapes are skipped and reported.
+    """
+    flat_target = traverse_util.flatten_dict(dict(target), sep="/")
+    flat_source = traverse_util.flatten_dict(dict(source), sep="/")
+    prefix = f"{subtree.strip('/')}/" if subtree else ""
+    wanted = {path for path in flat_target if path.startswith(prefix)}
+    offered = {path for path in flat_source if path.startswith(prefix)}
+    where = f"{subtree!r} " if subtree else ""
+    if not wanted:
+        raise CheckpointError(f"the model has no {where}parameters to load into")
+    if strict and wanted != offered:
+        differ = sorted(wanted ^ offered)
+        raise CheckpointError(f"the checkpoint's {where}parameters do not match the model's (e.g. {differ[:3]})")
+    loaded, mismatched = [], []
+    for path in sorted(wanted & offered):
+        saved, model = np.shape(flat_source[path]), np.shape(flat_target[path])
+        if saved != model:
+            if strict:
+                raise CheckpointError(f"{path}: checkpoint shape {saved} != model shape {model}")
+            mismatched.append(f"{path} {saved} vs {model}")
+            continue
+        flat_target[path] = flat_source[path]
+        loaded.append(path)
+    if not loaded:
+        raise CheckpointError(
+            f"nothing in the checkpoint fits the model's {where}parameters ({_listed(mismatched or sorted(offered))})"
+        )
+    report = LoadReport(
+        loaded=loaded,
+        new=sorted(set(flat_target) - set(loaded)),
+        unused=sorted(set(flat_source) - set(loaded)),
+        mismatched=mismatched,
+    )
+    return traverse_util.unflatten_dict(flat_target, sep="/"), report
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Export / import of parameters
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _read_workdir_config(workdir: Path, step: int) -> dict[str, Any]:
+    saved = workdir / "checkpoints" / str(step) / "config" / "metadata"  # JsonCheckpointHandler's file
+    for path in (saved, workdir / "config.json"):
+        if path.is_file():
+            return json.loads(path.read_text())
+    return {}
+
+
+def _restore_variables(workdir: Path, step: int) -> dict[str, Any]:
+    """params and model_state of checkpoint `step` (not the optimizer state), without building the model."""
+    path = workdir.absolute() / "checkpoints" / str(step) / "state"
+    with ocp.PyTreeCheckpointer() as reader:
+        saved = reader.metadata(path).item_metadata.tree
+        target = jax.tree.map(
+            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype),
+            {"params": saved["params"], "model_state": saved.get("model_state", {})},
+        )
+        args = ocp.args.PyTreeRestore(
+            item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
+        )
+        return reader.restore(path, args=args)
+
+
+def export_params(workdir: str | Path, out: str | Path, *, step: int | None = None, best: bool = False) -> dict:
+    """Writes the params (and model state) of a workdir's checkpoint to `out` for inference or fine-tuning.
+
+    Picks the latest checkpoint, or `step`, or with `best` the best by the run's `checkpoint.best_metric`.
+    `out` gets `params/` (an Orbax checkpoint of {'params', 'model_state'}) and jaxmodels_export.json
+    (model config, source step). Returns that JSON's contents. Refuses to overwrite a non-empty `out`.
+    """
+    workdir, out = Path(workdir).absolute(), Path(out).absolute()
+    if not (workdir / "checkpoints").is_dir():
+        raise CheckpointError(f"{str(workdir)!r} holds no checkpoints; train into it first with `jaxmodels train`")
+    if out.exists() and any(out.iterdir()):
+        raise CheckpointError(f"export directory {str(out)!r} is not empty; choose a new --out")
+    config = json.loads((workdir / "config.json").read_text()) if (workdir / "config.json").is_file() else {}
+    checkpoint_cfg = config.get("checkpoint", {})
+    checkpointer = Checkpointer(
+        workdir,
+        save_every=1,
+        keep=1,
+        keep_best=1 if best else 0,
+        best_metric=checkpoint_cfg.get("best_metric", "test/accuracy"),
+        best_mode=checkpoint_cfg.get("best_mode", "max"),
+        read_only=True,
+    )
+    try:
+        steps = checkpointer.all_steps()
+        if step is None:
+            step = checkpointer.best_step() if best else checkpointer.latest_step()
+            if step is None:
+                kind = "checkpoint with eval metrics (was checkpoint.keep_best set?)" if best else "checkpoint"
+                raise CheckpointError(f"no {kind} in {checkpointer.directory}")
+        elif step not in steps:
+            raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
+    finally:
+        checkpointer.close()
+    variables = _restore_variables(workdir, step)
+    out.mkdir(parents=True, exist_ok=True)
+    with ocp.StandardCheckpointer() as writer:
+        writer.save(out / "params", variables)
+        writer.wait_until_finished()
+    info = {
+        "format": EXPORT_FORMAT,
+        "source": str(workdir),
+        "step": int(step),
+        "model": _read_workdir_config(workdir, step).get("model", config.get("model", {})),
+        "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
+    }
+    (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def load_params(path: str | Path) -> tuple[dict[str, Any], str]:
+    """{'params', 'model_state'} from an export dir (`jaxmodels export`) or a workdir's latest checkpoint.
+
+    Returns them with a description of where they came from, for logs.
+    """
+    path = Path(path).absolute()
+    if (path / EXPORT_FILE).is_file():
+        with ocp.StandardCheckpointer() as reader:
+            variables = reader.restore(path / "params")
+        info = json.loads((path / EXPORT_FILE).read_text())
+        return variables, f"export {path} (step {info.get('step')} of {info.get('source')})"
+    if (path / "checkpoints").is_dir():
+        checkpointer = Checkpointer(path, save_every=1, keep=1, read_only=True)
+        try:
+            step = checkpointer.latest_step()
+        finally:
+            checkpointer.close()
+        if step is None:
+            raise CheckpointError(f"workdir {str(path)!r} holds no checkpoint to load parameters from")
+        return _restore_variables(path, step), f"checkpoint {path / 'checkpoints' / str(step)}"
+    raise CheckpointError(
+        f"{str(path)!r} is neither a parameter export (made by `jaxmodels export`) nor a workdir with checkpoints"
+    )
+
+
+def init_from_pretrained(state: Any, path: str | Path, *, subtree: str = "", log: Callable[[str], None]) -> Any:
+    """`state` with params (and model state) loaded from `path` where they fit; the rest keeps its init.
+
+    For `config.checkpoint.init_from`. Logs a report of what was loaded, newly initialised and skipped.
+    The optimizer state is left as initialised: for the optimizers of jaxmodels.optim (Adam, AdamW, SGD,
+    clipping, weight decay) it depends only on the parameters' shapes, not their values.
+    """
+    variables, source = load_params(path)
+    params, report = load_partial(state.params, variables["params"], subtree=subtree)
+    model_state = state.model_state
+    if state.model_state and variables.get("model_state"):
+        model_state, _ = load_partial(state.model_state, variables["model_state"])
+    log(f"initialised from {source}: {report.summary()}")
+    return state.replace(params=jax.device_put(params), model_state=jax.device_put(model_state))

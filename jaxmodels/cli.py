@@ -3,9 +3,11 @@
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
     jaxmodels sample --workdir runs/shakespeare_char_gpt --prompt "ROMEO:" --num_tokens 300
+    jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best]
 
 A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
-`jaxmodels: error: ...`, and exits with status 2; no traceback.
+`jaxmodels: error: ...`, and exits with status 2; no traceback. SIGTERM or Ctrl-C during training
+saves a checkpoint, prints how to resume (the same command) and exits with status 0.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from jaxmodels.errors import JaxmodelsError
@@ -56,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
     sample.add_argument("--top_k", type=int, default=None, help="sample among the k most likely tokens only")
     sample.add_argument("--seed", type=int, default=0)
+    export = commands.add_parser(
+        "export",
+        help="write the parameters of a checkpoint for inference or fine-tuning",
+        description="Write params (and model state) of a workdir's checkpoint to OUT; prints one JSON line. "
+        "A new run starts from them with --config.checkpoint.init_from=OUT.",
+    )
+    export.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    export.add_argument("--out", required=True, help="new (or empty) directory for the exported parameters")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--step", type=int, help="the checkpoint at this step (default: the latest)")
+    which.add_argument("--best", action="store_true", help="the best checkpoint (needs checkpoint.keep_best)")
     return parser
 
 
@@ -68,8 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides look like --config.key=value)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if overrides and args.command == "export":
+        parser.error("export takes no --config overrides")
+    from jaxmodels.preemption import Preempted
+
     try:
         return _run_command(args, overrides)
+    except Preempted as stop:
+        command = shlex.join(["jaxmodels", *(sys.argv[1:] if argv is None else argv)])
+        print(f"jaxmodels: {stop}. To resume, run the same command again: {command}", file=sys.stderr)
+        return 0
     except JaxmodelsError as error:
         print(f"jaxmodels: error: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -90,8 +112,13 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     elif args.command == "eval":
         step, metrics = loop.evaluate_workdir(args.workdir, overrides)
         print(json.dumps({"workdir": args.workdir, "step": step, **metrics}))
-    else:
+    elif args.command == "sample":
         print(loop.sample_workdir(args.workdir, args.prompt, args.num_tokens, args.temperature, args.top_k, args.seed))
+    else:
+        from jaxmodels.checkpoint import export_params
+
+        info = export_params(args.workdir, args.out, step=args.step, best=args.best)
+        print(json.dumps({"out": args.out, **info}))
     return 0
 
 

@@ -84,8 +84,22 @@ def base_config() -> ml_collections.ConfigDict:
             "eval_every": 250,
             "log_every": 50,
             "checkpoint_every": 1000,
-            "keep_checkpoints": 3,
+            "keep_checkpoints": 3,  # the last K checkpoints are kept (plus the best, see checkpoint.keep_best)
             "progress_bar": True,
+            # A step whose loss or gradients are NaN/inf: 'stop' raises an error naming the step and the
+            # last good checkpoint; 'skip' leaves the state as it was (counted in train/skipped_steps).
+            "on_nonfinite": "stop",
+        }
+    )
+
+    # Checkpoints beyond train.checkpoint_every / train.keep_checkpoints; docs/checkpoints.md explains them.
+    config.checkpoint = ml_collections.ConfigDict(
+        {
+            "keep_best": 0,  # also keep the K best checkpoints by `best_metric` (0: off); saves at every eval
+            "best_metric": "test/accuracy",  # any key of metrics.jsonl at an eval step, e.g. 'test/loss'
+            "best_mode": "max",  # max | min
+            "init_from": "",  # a new run starts from these params: a `jaxmodels export` dir or a workdir
+            "init_subtree": "",  # load only this params subtree (e.g. 'encoder'); '' = every matching path
         }
     )
     return config
@@ -96,6 +110,8 @@ CHOICES = {
     "data.loader": ("auto", "resident", "grain"),
     "optimizer.name": ("adam", "adamw", "sgd"),
     "optimizer.schedule": ("constant", "cosine", "warmup_cosine", "step"),
+    "train.on_nonfinite": ("stop", "skip"),
+    "checkpoint.best_mode": ("max", "min"),
 }
 POSITIVE_INTS = (
     "data.batch_size",
@@ -119,6 +135,7 @@ NON_NEGATIVE = (
     "task.label_smoothing",
     "data.prefetch_threads",
     "data.workers",
+    "checkpoint.keep_best",
 )
 
 
@@ -174,6 +191,17 @@ def set_value(config: ml_collections.ConfigDict, dotted_key: str, value: Any) ->
     section = ".".join(parents)
     if leaf not in node and node.is_locked:
         raise ConfigError(f"unknown config key {dotted_key!r}.{_suggest(leaf, node, section)}")
+    current = node.get(leaf)
+    if isinstance(current, ml_collections.ConfigDict):
+        example = next(iter(current.keys()), "key")
+        raise ConfigError(
+            f"config key {dotted_key!r} is a section, not a value; set its keys, "
+            f"e.g. --config.{dotted_key}.{example}=..."
+        )
+    if value is None and current is not None and node.is_locked:  # ConfigDict would accept None for any type
+        raise ConfigError(
+            f"config key {dotted_key!r} expects a value of type {type(current).__name__}, got None; give a value"
+        )
     if isinstance(value, list) and leaf in node and isinstance(node[leaf], tuple):
         value = tuple(value)
     try:
@@ -213,7 +241,7 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise ConfigError(f"bad override {text!r}: write --config.section.key=value")
     try:
         value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):  # e.g. '{[]: 1}' is a TypeError
         value = raw
     return key, value
 
@@ -242,15 +270,29 @@ def validate(config: ml_collections.ConfigDict) -> None:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"config key {key!r} is {value!r}; choose one of {', '.join(choices)}.{hint}")
     for key in POSITIVE_INTS:
-        if _get(config, key) <= 0:
-            raise ConfigError(f"config key {key!r} must be a positive integer, got {_get(config, key)!r}")
+        value = _get(config, key)
+        if not _is_int(value) or value <= 0:
+            raise ConfigError(f"config key {key!r} must be a positive integer, got {value!r}")
     for key in NON_NEGATIVE:
-        if _get(config, key) < 0:
-            raise ConfigError(f"config key {key!r} must be >= 0, got {_get(config, key)!r}")
-    if not 0 <= config.task.label_smoothing < 1:
+        value = _get(config, key)
+        if not _is_number(value) or not value >= 0:  # `not >=` also catches NaN
+            raise ConfigError(f"config key {key!r} must be >= 0, got {value!r}")
+    if config.checkpoint.keep_best and not config.checkpoint.best_metric:
+        raise ConfigError(
+            "config key 'checkpoint.keep_best' needs 'checkpoint.best_metric', a metric name such as 'test/accuracy'"
+        )
+    if not _is_number(config.task.label_smoothing) or not 0 <= config.task.label_smoothing < 1:
         raise ConfigError(f"config key 'task.label_smoothing' must be in [0, 1), got {config.task.label_smoothing!r}")
     if "name" not in config.model or not isinstance(config.model.name, str):
         raise ConfigError("config key 'model.name' must name a model, e.g. --config.model.name=mnist1d_cnn")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

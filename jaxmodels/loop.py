@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import optax
 from absl import flags as absl_flags
 
 from jaxmodels import config as config_lib
-from jaxmodels.checkpoint import Checkpointer, abstract_like
+from jaxmodels.checkpoint import Checkpointer, abstract_like, init_from_pretrained
 from jaxmodels.data import pipeline, views
 from jaxmodels.data.feeds import GrainFeed, ResidentFeed
 from jaxmodels.errors import ConfigError, JaxmodelsError
@@ -33,6 +35,7 @@ from jaxmodels.metric_writers import MetricWriter, ProgressDisplay
 from jaxmodels.models import get_model
 from jaxmodels.models.registry import model_fields
 from jaxmodels.optim import make_optimizer, make_schedule
+from jaxmodels.preemption import Preempted, PreemptionGuard
 from jaxmodels.sample import continue_tokens
 from jaxmodels.tasks import Task, make_task, summarize
 from jaxmodels.train import TrainState, create_train_state, eval_step, train_step
@@ -71,7 +74,8 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
         jax.device_put(batch) for batch in pipeline.padded_eval_batches(view.eval_examples, config.data.eval_batch_size)
     ]
     initial_state = jax.jit(functools.partial(create_train_state, model, task, tx))(feed.example_batch, init_key)
-    bound_train_step = functools.partial(train_step, model=model, task=task, tx=tx)
+    skip_nonfinite = config.train.on_nonfinite == "skip"
+    bound_train_step = functools.partial(train_step, model=model, task=task, tx=tx, skip_nonfinite=skip_nonfinite)
 
     def loop_step(state: TrainState, sums: dict, *feed_args: Any) -> tuple[TrainState, dict]:
         batch = feed.select_batch(state.step, *feed_args)
@@ -174,55 +178,80 @@ def evaluate(experiment: Experiment, state: TrainState) -> dict[str, float]:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[TrainState, dict[str, float]]:
-    """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the final state and eval metrics."""
+    """Trains `config` in `workdir` (resuming if it holds a checkpoint); returns the final state and eval metrics.
+
+    SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`; calling again resumes.
+    """
     workdir = Path(workdir)
-    _make_workdir(workdir)
+    _prepare_workdir(workdir)
     experiment = build_experiment(config, workdir)
-    checkpointer = Checkpointer(workdir, save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
-    writer = None
+    checkpointer = Checkpointer.from_config(workdir, config)
+    notes: list[str] = []  # printed once the progress display exists
     try:
-        state = experiment.initial_state
-        start = checkpointer.latest_step() or 0
-        if start:  # raises, touching nothing, if the checkpoint belongs to another model
-            state = checkpointer.restore(start, abstract_like(state), experiment.feed.checkpoint_item)
-        if jax.process_index() == 0:
-            (workdir / "config.json").write_text(config_lib.to_json(config))
-        writer = MetricWriter(workdir, resume_step=start)
-        progress = ProgressDisplay(config.train.num_steps, start, enabled=config.train.progress_bar)
-        if start:
-            progress.log(f"resumed from the checkpoint at step {start} in {checkpointer.directory}")
-        with progress:
-            return _run(experiment, state, start, checkpointer, writer, progress)
+        restored = checkpointer.restore_latest(
+            abstract_like(experiment.initial_state),
+            experiment.feed.checkpoint_item,
+            experiment.zero_metrics,
+            warn=notes.append,
+        )
+        if restored:
+            state, start, sums = restored.state, restored.step, restored.metric_sums
+            notes.append(f"resumed from the checkpoint at step {start} in {checkpointer.directory}")
+        else:
+            state, start, sums = experiment.initial_state, 0, experiment.zero_metrics
+            if config.checkpoint.init_from:
+                state = init_from_pretrained(
+                    state, config.checkpoint.init_from, subtree=config.checkpoint.init_subtree, log=notes.append
+                )
+        _write_config(workdir, config)  # only now: a refused checkpoint keeps the config.json that wrote it
+    except BaseException:
+        checkpointer.close()
+        raise
+    writer = MetricWriter(workdir, resume_step=start)
+    progress = ProgressDisplay(config.train.num_steps, start, enabled=config.train.progress_bar)
+    for note in notes:
+        progress.log(note)
+    try:
+        with PreemptionGuard() as guard, progress:
+            return _run(experiment, state, sums, start, checkpointer, writer, progress, guard)
     finally:
         checkpointer.close()
-        if writer is not None:
-            writer.close()
+        writer.close()
 
 
-def _make_workdir(workdir: Path) -> None:
+def _prepare_workdir(workdir: Path) -> None:
     try:
         workdir.mkdir(parents=True, exist_ok=True)
-        probe = workdir / ".writable"
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=workdir):  # writable? (mkdir succeeds on an existing read-only dir)
+            pass
     except OSError as error:
         raise JaxmodelsError(
             f"cannot write to workdir {str(workdir)!r}: {error.strerror}; choose a writable --workdir"
         ) from None
 
 
+def _write_config(workdir: Path, config: ml_collections.ConfigDict) -> None:
+    if jax.process_index() == 0:
+        (workdir / "config.json").write_text(config_lib.to_json(config))
+
+
 def _run(
     experiment: Experiment,
     state: TrainState,
+    sums: dict[str, Any],
     start: int,
     checkpointer: Checkpointer,
     writer: MetricWriter,
     progress: ProgressDisplay,
+    guard: PreemptionGuard,
 ) -> tuple[TrainState, dict[str, float]]:
-    """Steps from `start` to `train.num_steps`, logging, evaluating and checkpointing on schedule."""
+    """Steps from `start` to `train.num_steps`, logging, evaluating and checkpointing on schedule.
+
+    `sums` are the train-metric sums since the last log line (restored with a checkpoint).
+    """
     train_cfg, feed = experiment.config.train, experiment.feed
     eval_prefix = experiment.view.eval_name
-    sums = jax.device_put(experiment.zero_metrics)
+    sums = jax.device_put(sums)
     final: dict[str, float] = {}
     if start >= train_cfg.num_steps:
         final = {f"{eval_prefix}/{key}": value for key, value in evaluate(experiment, state).items()}
@@ -232,10 +261,12 @@ def _run(
         done = step + 1
         is_last = done == train_cfg.num_steps
         eval_due = done % train_cfg.eval_every == 0 or is_last
-        save_due = checkpointer.should_save(done) or is_last
+        save_due = checkpointer.should_save(done, evaluated=eval_due) or is_last
         if not (done % train_cfg.log_every == 0 or eval_due or save_due):
+            if guard.requested:
+                _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)
             continue  # the common case: no host sync, straight to the next dispatch
-        scalars = {f"train/{key}": value for key, value in summarize(sums, experiment.task).items()}
+        scalars = _train_scalars(sums, experiment.task)
         sums = jax.device_put(experiment.zero_metrics)
         now = time.perf_counter()
         rate = (done - window_step) / (now - window_start)
@@ -249,9 +280,33 @@ def _run(
         writer.write(done, scalars)
         progress.update(done, scalars["train/loss"], rate)
         if save_due:  # only states whose loss was just checked finite are saved
-            checkpointer.save(done, state, feed.checkpoint_item, force=True)
+            metrics = scalars if eval_due else None  # ranks the checkpoint when checkpoint.keep_best is set
+            checkpointer.save(done, state, feed.checkpoint_item, metric_sums=sums, metrics=metrics, force=True)
+        if guard.requested:
+            _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)
         window_start, window_step = time.perf_counter(), done  # logging and eval time is not step time
     return state, final
+
+
+def _train_scalars(sums: dict[str, Any], task: Task) -> dict[str, float]:
+    """Per-example averages of the train-metric sums; `skipped_steps` (train.on_nonfinite=skip) stays a count."""
+    sums = dict(jax.device_get(sums))
+    skipped = sums.pop("skipped_steps", None)
+    scalars = {f"train/{key}": value for key, value in summarize(sums, task).items()}
+    if skipped is not None:
+        scalars["train/skipped_steps"] = float(skipped)
+    return scalars
+
+
+def _checkpoint_and_stop(
+    step: int, state: TrainState, sums: dict, checkpointer: Checkpointer, experiment: Experiment, guard
+) -> None:
+    """On SIGTERM/SIGINT: save this step (with the pending metric sums) and stop; a re-run resumes here."""
+    feed = experiment.feed
+    _check_finite(_train_scalars(sums, experiment.task), step, checkpointer)
+    checkpointer.save(step, state, feed.checkpoint_item, metric_sums=sums, force=True)
+    checkpointer.wait()
+    raise Preempted(step, guard.signal_name, checkpointer.directory)
 
 
 def _check_finite(scalars: dict[str, float], step: int, checkpointer: Checkpointer) -> None:
@@ -272,15 +327,19 @@ def _restore_workdir(workdir: Path, overrides: list[str]) -> tuple[Experiment, T
     config_path = workdir / "config.json"
     if not config_path.is_file():
         raise JaxmodelsError(f"{str(workdir)!r} holds no config.json: is it a jaxmodels workdir? Train into it first")
-    config = config_lib.config_from_dict(json.loads(config_path.read_text()))
-    config = config_lib.apply_overrides(config, overrides)
+    config = config_lib.apply_overrides(config_lib.config_from_dict(json.loads(config_path.read_text())), overrides)
     experiment = build_experiment(config, workdir)
-    checkpointer = Checkpointer(workdir, save_every=config.train.checkpoint_every, keep=config.train.keep_checkpoints)
+    if not (workdir / "checkpoints").is_dir():
+        raise JaxmodelsError(f"no checkpoint in {workdir / 'checkpoints'}; train first with `jaxmodels train`")
+    checkpointer = Checkpointer.from_config(workdir, config, read_only=True)
     try:
-        step = checkpointer.latest_step()
-        if step is None:
+        warn = functools.partial(print, file=sys.stderr)
+        restored = checkpointer.restore_latest(
+            abstract_like(experiment.initial_state), None, None, warn=warn, set_aside=False
+        )
+        if restored is None:
             raise JaxmodelsError(f"no checkpoint in {checkpointer.directory}; train first with `jaxmodels train`")
-        state = checkpointer.restore(step, abstract_like(experiment.initial_state), None)
+        step, state = restored.step, restored.state
     finally:
         checkpointer.close()
     return experiment, state, step

@@ -32,8 +32,7 @@ class MetricWriter:
     def _truncate_after(self, step: int) -> None:
         if not self.path.exists():
             return
-        lines = self.path.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= step]
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
@@ -47,6 +46,14 @@ class MetricWriter:
     def close(self) -> None:
         if self._tensorboard is not None:
             self._tensorboard.close()
+
+
+def _step_of(line: str) -> float:
+    """The step of a metrics.jsonl record; infinity (dropped on resume) for a line torn by a crash."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 class ProgressDisplay:
@@ -80,4 +87,4 @@ class ProgressDisplay:
 
     def log(self, message: str) -> None:
         if jax.process_index() == 0:
-            self.console.print(message, highlight=False)
+            self.console.print(message, highlight=False, soft_wrap=True)  # one line per message: greppable logs

@@ -50,8 +50,13 @@ def train_step(
     model: nn.Module,
     task: Task,
     tx: optax.GradientTransformation,
+    skip_nonfinite: bool = False,
 ) -> tuple[TrainState, Metrics]:
-    """One gradient step on `batch`; `rng` feeds dropout. Returns the new state and metric sums."""
+    """One gradient step on `batch`; `rng` feeds dropout. Returns the new state and metric sums.
+
+    With `skip_nonfinite`, a step whose loss, gradients or resulting state hold a NaN or infinity changes
+    nothing but the step counter: its metrics are zeros and `skipped_steps` (also in the metrics) is 1.
+    """
     args, kwargs = task.model_inputs(batch)
     mutable = list(state.model_state)
 
@@ -62,7 +67,7 @@ def train_step(
         loss, metrics = task.loss_and_metrics(outputs, batch)
         return loss, (metrics, model_state)
 
-    (_, (metrics, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (loss, (metrics, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     new_state = state.replace(
         step=state.step + 1,
@@ -70,7 +75,19 @@ def train_step(
         opt_state=opt_state,
         model_state=model_state,
     )
+    if skip_nonfinite:
+        finite = all_finite((loss, grads, new_state))
+        kept = state.replace(step=state.step + 1)
+        new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
+        metrics = {key: jnp.where(finite, value, jnp.zeros_like(value)) for key, value in metrics.items()}
+        metrics["skipped_steps"] = jnp.logical_not(finite).astype(jnp.float32)
     return new_state, metrics
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """A scalar bool: no floating-point leaf of `tree` holds a NaN or infinity."""
+    leaves = [jnp.isfinite(leaf).all() for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    return jnp.stack(leaves).all() if leaves else jnp.array(True)
 
 
 def eval_step(state: TrainState, batch: Batch, *, model: nn.Module, task: Task) -> Metrics:

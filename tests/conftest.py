@@ -22,9 +22,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return path
 
 
-@pytest.fixture
-def small_config(data_dir: str):
-    """The default CNN experiment, shortened for tests; callers change what they test."""
+def small_config_factory(data_dir: str):
+    """make(*overrides): the default CNN experiment, shortened for tests; callers change what they test."""
 
     def make(*overrides: str):
         config = config_lib.load_config_file(EXPERIMENTS / "mnist1d_cnn.py")
@@ -39,3 +38,9 @@ def small_config(data_dir: str):
         return config_lib.apply_overrides(config, [*base, *overrides])
 
     return make
+
+
+@pytest.fixture
+def small_config(data_dir: str):
+    """The default CNN experiment, shortened for tests; callers change what they test."""
+    return small_config_factory(data_dir)

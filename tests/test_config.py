@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxmodels import config as config_lib
 from jaxmodels.errors import ConfigError
@@ -108,3 +110,39 @@ def test_every_experiment_file_loads_and_validates():
         config_lib.validate(config)
         module_doc = path.read_text().split('"""')[1]
         assert "jaxmodels train --config" in module_doc, f"{path} docstring must give its command"
+
+
+# ------------------------------------------------------------------------------------ property: bad overrides
+
+_SCHEMA_KEYS = sorted(
+    key for key, _ in config_lib._flatten(config_lib.base_config().to_dict())
+)  # every real key, so the fuzzer also hits type and range checks, not only the unknown-key path
+_VALUES = st.one_of(
+    st.sampled_from(
+        ["", "None", "True", "-1", "0", "1e999", "-1e999", "nan", "()", "[]", "{}", "{[]: 1}", "((1,", "'x'"]
+    ),
+    st.integers(-(10**20), 10**20).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(max_size=12),
+    st.lists(st.integers(-3, 3), max_size=3).map(lambda values: str(tuple(values))),
+)
+_KEYS = st.one_of(
+    st.sampled_from(_SCHEMA_KEYS),
+    st.sampled_from(_SCHEMA_KEYS).map(lambda key: key + "x"),  # a typo of a real key
+    st.sampled_from(["", ".", "model", "train", "checkpoint", "model.name.x", "seed.x", "a.b.c"]),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.", max_size=20),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_KEYS, _VALUES, st.booleans()), min_size=1, max_size=4))
+def test_any_bad_override_is_a_config_error_never_a_crash(overrides):
+    texts = [
+        f"--config.{key}={value}" if with_sign else f"--config.{key}{value}" for key, value, with_sign in overrides
+    ]
+    config = config_lib.lock(config_lib.base_config())
+    try:
+        config_lib.apply_overrides(config, texts)
+    except ConfigError as error:
+        message = str(error)
+        assert message and "\n" not in message, message  # one clear line

@@ -23,9 +23,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax import traverse_util
 
-from jaxmodels.errors import CheckpointError, ConfigError
+from jaxmodels.checkpoint import LoadReport, load_partial
+from jaxmodels.errors import ConfigError
 from jaxmodels.models.registry import register, suggest
 from jaxmodels.models.sampling import sample_autoregressively
 
@@ -528,16 +528,6 @@ class BertBaseMLM(BertMLM):
     mlp_dim: int = 3072
 
 
-@dataclasses.dataclass(frozen=True)
-class LoadReport:
-    """Which parameter paths ('a/b/c') came from the checkpoint, which kept their fresh initialisation, and
-    which checkpoint paths were not used."""
-
-    loaded: list[str]
-    new: list[str]
-    unused: list[str]
-
-
 def load_pretrained_encoder(
     classifier_params: Params, mlm_params: Params, *, subtree: str = "encoder"
 ) -> tuple[Params, LoadReport]:
@@ -545,27 +535,9 @@ def load_pretrained_encoder(
 
     Both arguments are 'params' collections. Every leaf under `subtree` is replaced by the checkpoint's; the
     rest (pooler, classifier) keeps its initialisation. Raises CheckpointError if the encoders differ in shape.
+    A thin use of the generic `jaxmodels.checkpoint.load_partial`, which `checkpoint.init_from` also uses.
     """
-    target = traverse_util.flatten_dict(dict(classifier_params), sep="/")
-    source = traverse_util.flatten_dict(dict(mlm_params), sep="/")
-    prefix = subtree + "/"
-    target_encoder = {path for path in target if path.startswith(prefix)}
-    source_encoder = {path for path in source if path.startswith(prefix)}
-    if not target_encoder:
-        raise CheckpointError(f"the classifier has no {subtree!r} parameters to load into")
-    if target_encoder != source_encoder:
-        differ = sorted(target_encoder ^ source_encoder)
-        raise CheckpointError(f"the checkpoint's {subtree!r} does not match the model's (e.g. {differ[:3]})")
-    for path in sorted(target_encoder):
-        if target[path].shape != source[path].shape:
-            raise CheckpointError(f"{path}: checkpoint shape {source[path].shape} != model shape {target[path].shape}")
-        target[path] = source[path]
-    report = LoadReport(
-        loaded=sorted(target_encoder),
-        new=sorted(set(target) - target_encoder),
-        unused=sorted(set(source) - source_encoder),
-    )
-    return traverse_util.unflatten_dict(target, sep="/"), report
+    return load_partial(classifier_params, mlm_params, subtree=subtree, strict=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
