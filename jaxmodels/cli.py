@@ -1,7 +1,8 @@
-"""`jaxmodels train | eval`: the command line over the library.
+"""`jaxmodels train | eval | compile`: the command line over the library.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
+    jaxmodels compile --config experiments/mnist1d_cnn.py --config.parallel.strategy=fsdp [--json]
 
 A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
 `jaxmodels: error: ...`, and exits with status 2; no traceback.
@@ -44,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Restore the latest checkpoint of a workdir and evaluate it; prints one JSON line.",
     )
     evaluate.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile the train step ahead of time and print its FLOPs and memory per device",
+        description="Lower and compile the train step for the config's batch, strategy and mesh without training; "
+        "prints FLOPs and XLA's memory analysis per device, so you see whether it fits.",
+        epilog="Any number of --config.section.key=value overrides may follow.",
+    )
+    compile_.add_argument("--config", required=True, help="experiment file defining get_config()")
+    compile_.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
     return parser
 
 
@@ -71,7 +81,13 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxmodels import config as config_lib
     from jaxmodels import loop
 
-    if args.command == "train":
+    if args.command == "compile":
+        from jaxmodels import parallel
+
+        config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
+        report = parallel.compile_train_step(config)
+        print(json.dumps(report) if args.json else parallel.format_report(report))
+    elif args.command == "train":
         config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
         _, metrics = loop.train_and_evaluate(config, args.workdir)
         print(json.dumps({"workdir": args.workdir, **metrics}))

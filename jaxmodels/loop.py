@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from jaxmodels import config as config_lib
+from jaxmodels import parallel
 from jaxmodels.checkpoint import Checkpointer, abstract_like
 from jaxmodels.data import features, pipeline, sources
 from jaxmodels.data.feeds import GrainFeed, ResidentFeed
@@ -45,51 +46,77 @@ class Experiment:
     evaluate_batch: Any  # jitted (state, batch) -> metric sums
     zero_metrics: dict[str, np.ndarray]  # the structure of the metric sums, all zeros
     schedule: optax.Schedule
+    strategy: parallel.Strategy  # how state, batches and steps are laid out on the devices
 
 
 def build_experiment(config: ml_collections.ConfigDict) -> Experiment:
     """Validates `config` and builds everything a run needs (data is read, nothing is trained)."""
     config_lib.validate(config)
+    parallel.initialize_distributed(config)
+    strategy = parallel.make_strategy(config)
     model = get_model(config.model.name, **config_lib.model_arguments(config))
+    model = model.clone(**strategy.model_overrides(type(model)))  # e.g. BatchNorm's pmap axis
     task = make_task(config)
     tx = make_optimizer(config.optimizer, config.train.num_steps)
     init_key, dropout_key, data_key = jax.random.split(jax.random.key(config.seed), 3)
 
     builder = sources.open_dataset(config.data.name, config.data.data_dir)
     preprocess = features.classification_features(builder.info)
-    feed = _make_feed(config, builder, preprocess, data_key)
+    feed = _make_feed(config, builder, preprocess, data_key, strategy)
     eval_source = sources.open_split(builder, config.data.eval_split)
     eval_arrays = pipeline.load_arrays(
         eval_source, preprocess, pipeline.shard_indices(len(eval_source), jax.process_index(), jax.process_count())
     )
-    eval_batches = [jax.device_put(b) for b in pipeline.padded_eval_batches(eval_arrays, config.data.eval_batch_size)]
+    eval_batches = [
+        strategy.place_batch(b)
+        for b in pipeline.padded_eval_batches(
+            eval_arrays,
+            config.data.eval_batch_size // jax.process_count(),
+            -(-len(eval_source) // config.data.eval_batch_size),  # every process yields as many batches
+        )
+    ]
 
-    initial_state = jax.jit(functools.partial(create_train_state, model, task, tx))(feed.example_batch, init_key)
-    _check_num_classes(model, task, initial_state, feed.example_batch, preprocess.num_classes, config)
+    create = functools.partial(create_train_state, model, task, tx)
+    abstract_state = jax.eval_shape(create, feed.example_batch, init_key)
+    _check_num_classes(model, task, abstract_state, feed.example_batch, preprocess.num_classes, config)
+    initial_state = strategy.init_state(create, feed.example_batch, init_key)
 
-    bound_train_step = functools.partial(train_step, model=model, task=task, tx=tx)
+    step_options = {
+        "accumulate_steps": config.train.accumulate_steps,
+        "compute_dtype": config.train.compute_dtype,
+        "remat": config.train.remat,
+    }
+    bound_train_step = functools.partial(train_step, model=model, task=task, tx=tx, **step_options)
+    parallel_train_step = functools.partial(bound_train_step, **strategy.step_options())
 
     def loop_step(state: TrainState, sums: dict, *feed_args: Any) -> tuple[TrainState, dict]:
-        batch = feed.select_batch(state.step, *feed_args)
-        state, metrics = bound_train_step(state, batch, jax.random.fold_in(dropout_key, state.step))
+        batch = strategy.constrain_batch(feed.select_batch(state.step, *feed_args))
+        state, metrics = parallel_train_step(state, batch, jax.random.fold_in(dropout_key, state.step))
         return state, jax.tree.map(jnp.add, sums, metrics)
 
-    metric_shapes = jax.eval_shape(bound_train_step, initial_state, feed.example_batch, dropout_key)[1]
+    metric_shapes = jax.eval_shape(
+        functools.partial(eval_step, model=model, task=task), abstract_state, feed.example_batch
+    )
+    state_shardings = strategy.state_shardings(initial_state)
     return Experiment(
         config=config,
         feed=feed,
         eval_batches=eval_batches,
         initial_state=initial_state,
-        loop_step=jax.jit(loop_step, donate_argnums=(0, 1)),
-        evaluate_batch=jax.jit(functools.partial(eval_step, model=model, task=task)),
+        loop_step=strategy.compile_step(loop_step, state_shardings),
+        evaluate_batch=strategy.compile_eval(
+            functools.partial(eval_step, model=model, task=task, **strategy.step_options())
+        ),
         zero_metrics=jax.tree.map(lambda shape: np.zeros(shape.shape, shape.dtype), metric_shapes),
         schedule=make_schedule(config.optimizer, config.train.num_steps),
+        strategy=strategy,
     )
 
 
-def _make_feed(config, builder, preprocess, data_key) -> ResidentFeed | GrainFeed:
+def _make_feed(config, builder, preprocess, data_key, strategy) -> ResidentFeed | GrainFeed:
     source = sources.open_split(builder, config.data.train_split)
     process_index, process_count = jax.process_index(), jax.process_count()
+    batch_size = config.data.batch_size // process_count  # data.batch_size is global: each process reads its rows
     loader = config.data.loader
     if loader == "auto":
         size_mb = _split_size_mb(builder, config.data.train_split)
@@ -97,11 +124,11 @@ def _make_feed(config, builder, preprocess, data_key) -> ResidentFeed | GrainFee
     if loader == "resident":
         indices = pipeline.shard_indices(len(source), process_index, process_count)
         arrays = pipeline.load_arrays(source, preprocess, indices)
-        return ResidentFeed(arrays, config.data.batch_size, data_key, shuffle=config.data.shuffle)
+        return ResidentFeed(arrays, batch_size, data_key, shuffle=config.data.shuffle, strategy=strategy)
     dataset = pipeline.grain_train_dataset(
         source,
         preprocess,
-        batch_size=config.data.batch_size,
+        batch_size=batch_size,
         seed=config.seed,
         shuffle=config.data.shuffle,
         process_index=process_index,
@@ -109,8 +136,8 @@ def _make_feed(config, builder, preprocess, data_key) -> ResidentFeed | GrainFee
         threads=config.data.prefetch_threads,
         buffer=config.data.prefetch_buffer,
     )
-    pipeline.steps_per_epoch(len(source) // process_count, config.data.batch_size)
-    return GrainFeed(dataset)
+    pipeline.steps_per_epoch(len(source) // process_count, batch_size)
+    return GrainFeed(dataset, strategy)
 
 
 def _split_size_mb(builder, split: str) -> float:
@@ -135,7 +162,7 @@ def evaluate(experiment: Experiment, state: TrainState) -> dict[str, float]:
     for batch in experiment.eval_batches:
         metrics = experiment.evaluate_batch(state, batch)
         sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
-    return summarize(sums)
+    return summarize(experiment.strategy.to_host(sums))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[TrainState, dict[str, float]]:
@@ -148,14 +175,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     state = experiment.initial_state
     start = checkpointer.latest_step() or 0
     if start:
-        state = checkpointer.restore(start, abstract_like(state), data_iterator)
+        canonical = abstract_like(experiment.strategy.canonical_state(state))
+        state = experiment.strategy.from_canonical(checkpointer.restore(start, canonical, data_iterator))
     writer = MetricWriter(workdir, resume_step=start)
     progress = ProgressDisplay(config.train.num_steps, start, enabled=config.train.progress_bar)
     if start:
         progress.log(f"resumed from the checkpoint at step {start} in {checkpointer.directory}")
     try:
         with progress:
-            return _run(experiment, state, start, checkpointer, writer, progress)
+            state, final = _run(experiment, state, start, checkpointer, writer, progress)
+            return experiment.strategy.canonical_state(state), final
     finally:
         checkpointer.close()
         writer.close()
@@ -183,7 +212,7 @@ def _run(
     """Steps from `start` to `train.num_steps`, logging, evaluating and checkpointing on schedule."""
     train_cfg, feed = experiment.config.train, experiment.feed
     eval_prefix = experiment.config.data.eval_split
-    sums = jax.device_put(experiment.zero_metrics)
+    sums = experiment.strategy.put_replicated(experiment.zero_metrics)
     final: dict[str, float] = {}
     if start >= train_cfg.num_steps:
         final = {f"{eval_prefix}/{key}": value for key, value in evaluate(experiment, state).items()}
@@ -196,8 +225,8 @@ def _run(
         save_due = checkpointer.should_save(done) or is_last
         if not (done % train_cfg.log_every == 0 or eval_due or save_due):
             continue  # the common case: no host sync, straight to the next dispatch
-        scalars = {f"train/{key}": value for key, value in summarize(sums).items()}
-        sums = jax.device_put(experiment.zero_metrics)
+        scalars = {f"train/{key}": value for key, value in summarize(experiment.strategy.to_host(sums)).items()}
+        sums = experiment.strategy.put_replicated(experiment.zero_metrics)
         now = time.perf_counter()
         rate = (done - window_step) / (now - window_start)
         _check_finite(scalars, done, checkpointer)
@@ -210,7 +239,7 @@ def _run(
         writer.write(done, scalars)
         progress.update(done, scalars["train/loss"], rate)
         if save_due:  # only states whose loss was just checked finite are saved
-            checkpointer.save(done, state, feed.checkpoint_item, force=True)
+            checkpointer.save(done, experiment.strategy.canonical_state(state), feed.checkpoint_item, force=True)
         window_start, window_step = time.perf_counter(), done  # logging and eval time is not step time
     return state, final
 
@@ -243,7 +272,8 @@ def evaluate_workdir(workdir: str | Path, overrides: list[str] | None = None) ->
         step = checkpointer.latest_step()
         if step is None:
             raise JaxmodelsError(f"no checkpoint in {checkpointer.directory}; train first with `jaxmodels train`")
-        state = checkpointer.restore(step, abstract_like(experiment.initial_state), None)
+        canonical = abstract_like(experiment.strategy.canonical_state(experiment.initial_state))
+        state = experiment.strategy.from_canonical(checkpointer.restore(step, canonical, None))
     finally:
         checkpointer.close()
     metrics = {f"{config.data.eval_split}/{key}": value for key, value in evaluate(experiment, state).items()}
