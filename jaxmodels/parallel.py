@@ -221,6 +221,10 @@ class Strategy:
         """The sharding of every leaf of a (placed, global) train state."""
         raise NotImplementedError
 
+    def place_state(self, state: Any) -> Any:
+        """A state made elsewhere (one copy, e.g. on one device) laid out for this strategy."""
+        return jax.device_put(state, self.state_shardings(state))
+
     def compile_step(self, step: Callable[..., Any], state_shardings: Any) -> Callable[..., Any]:
         """`step(state, sums, *args) -> (state, sums)` compiled for this strategy, state and sums donated."""
         raise NotImplementedError
@@ -299,6 +303,9 @@ class PmapStrategy(Strategy):
 
     def canonical_state(self, state: Any) -> Any:
         return jax.tree.map(lambda x: x.addressable_data(0)[0], state)
+
+    def place_state(self, state: Any) -> Any:
+        return self.put_replicated(state)
 
     def from_canonical(self, state: Any) -> Any:
         return self.put_replicated(state)
