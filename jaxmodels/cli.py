@@ -1,9 +1,10 @@
-"""`jaxmodels train | eval | sample`: the command line over the library.
+"""`jaxmodels train | eval | sample | export | compile`: the command line over the library.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
     jaxmodels sample --workdir runs/shakespeare_char_gpt --prompt "ROMEO:" --num_tokens 300
     jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best]
+    jaxmodels compile --config experiments/mnist1d_cnn.py --config.parallel.strategy=fsdp [--json]
 
 A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
 `jaxmodels: error: ...`, and exits with status 2; no traceback. SIGTERM or Ctrl-C during training
@@ -70,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
     which = export.add_mutually_exclusive_group()
     which.add_argument("--step", type=int, help="the checkpoint at this step (default: the latest)")
     which.add_argument("--best", action="store_true", help="the best checkpoint (needs checkpoint.keep_best)")
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile the train step ahead of time and print its FLOPs and memory per device",
+        description="Lower and compile the train step for the config's batch, strategy and mesh without training; "
+        "prints FLOPs and XLA's memory analysis per device, so you see whether it fits.",
+        epilog="Any number of --config.section.key=value overrides may follow.",
+    )
+    compile_.add_argument("--config", required=True, help="experiment file defining get_config()")
+    compile_.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
     return parser
 
 
@@ -105,7 +115,13 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxmodels import config as config_lib
     from jaxmodels import loop
 
-    if args.command == "train":
+    if args.command == "compile":
+        from jaxmodels import parallel
+
+        config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
+        report = parallel.compile_train_step(config)
+        print(json.dumps(report) if args.json else parallel.format_report(report))
+    elif args.command == "train":
         config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
         _, metrics = loop.train_and_evaluate(config, args.workdir)
         print(json.dumps({"workdir": args.workdir, **metrics}))

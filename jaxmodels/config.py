@@ -89,6 +89,27 @@ def base_config() -> ml_collections.ConfigDict:
             # A step whose loss or gradients are NaN/inf: 'stop' raises an error naming the step and the
             # last good checkpoint; 'skip' leaves the state as it was (counted in train/skipped_steps).
             "on_nonfinite": "stop",
+            # Gradient accumulation: each step's batch is split into this many micro-batches whose gradients
+            # are averaged (one optimizer update per step; data.batch_size stays the whole batch).
+            "accumulate_steps": 1,
+            "compute_dtype": "float32",  # 'bfloat16': mixed precision (float32 parameters and optimizer state)
+            "remat": "none",  # none | dots (keep matmul outputs) | full: recompute activations in the backward pass
+        }
+    )
+
+    # Devices and strategy (jaxmodels.parallel, docs/parallel.md). data.batch_size is the global batch.
+    config.parallel = ml_collections.ConfigDict(
+        {
+            "strategy": "dp",  # pmap | dp | fsdp | tp
+            "num_devices": 0,  # 0 = every device JAX sees; n = the first n (single process)
+            "mesh": ml_collections.ConfigDict({"data": -1, "model": 1}),  # -1 = the remaining devices
+            # Multi-host (jax.distributed): blanks are auto-detected on SLURM, Open MPI, Kubernetes, Cloud TPU.
+            "distributed": False,  # True: start jax.distributed even without an explicit coordinator
+            "coordinator_address": "",  # host:port of process 0; also read from $JAX_COORDINATOR_ADDRESS
+            "num_processes": 0,  # 0 = auto-detect
+            "process_id": -1,  # -1 = auto-detect
+            "initialization_timeout": 300,  # seconds to wait for every process to connect
+            "heartbeat_timeout": 100,  # seconds after which a silent (crashed) peer ends the run
         }
     )
 
@@ -112,6 +133,9 @@ CHOICES = {
     "optimizer.schedule": ("constant", "cosine", "warmup_cosine", "step"),
     "train.on_nonfinite": ("stop", "skip"),
     "checkpoint.best_mode": ("max", "min"),
+    "train.compute_dtype": ("float32", "bfloat16"),
+    "train.remat": ("none", "dots", "full"),
+    "parallel.strategy": ("pmap", "dp", "fsdp", "tp"),
 }
 POSITIVE_INTS = (
     "data.batch_size",
@@ -125,6 +149,9 @@ POSITIVE_INTS = (
     "train.log_every",
     "train.checkpoint_every",
     "train.keep_checkpoints",
+    "train.accumulate_steps",
+    "parallel.initialization_timeout",
+    "parallel.heartbeat_timeout",
 )
 NON_NEGATIVE = (
     "optimizer.learning_rate",
@@ -283,6 +310,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if not _is_number(config.task.label_smoothing) or not 0 <= config.task.label_smoothing < 1:
         raise ConfigError(f"config key 'task.label_smoothing' must be in [0, 1), got {config.task.label_smoothing!r}")
+    if config.data.batch_size % config.train.accumulate_steps:
+        raise ConfigError(
+            f"data.batch_size={config.data.batch_size} is not divisible by train.accumulate_steps="
+            f"{config.train.accumulate_steps}; set data.batch_size to a multiple of it"
+        )
     if "name" not in config.model or not isinstance(config.model.name, str):
         raise ConfigError("config key 'model.name' must name a model, e.g. --config.model.name=mnist1d_cnn")
 

@@ -25,8 +25,10 @@ import ml_collections
 import numpy as np
 import optax
 from absl import flags as absl_flags
+from jax.experimental import multihost_utils
 
 from jaxmodels import config as config_lib
+from jaxmodels import parallel
 from jaxmodels.checkpoint import Checkpointer, abstract_like, init_from_pretrained
 from jaxmodels.data import pipeline, views
 from jaxmodels.data.feeds import GrainFeed, ResidentFeed
@@ -56,6 +58,7 @@ class Experiment:
     evaluate_batch: Any  # jitted (state, batch) -> metric sums
     zero_metrics: dict[str, np.ndarray]  # the structure of the metric sums, all zeros
     schedule: optax.Schedule
+    strategy: parallel.Strategy  # how state, batches and steps are laid out on the devices
 
 
 def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = None) -> Experiment:
@@ -64,25 +67,49 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
     `workdir`, when given, keeps what the data view trains once and must reuse (tokenizers).
     """
     config_lib.validate(config)
+    parallel.initialize_distributed(config)
+    strategy = parallel.make_strategy(config)
     view = views.build(config, workdir)
     model = get_model(config.model.name, **_model_arguments(config, view))
+    model = model.clone(**strategy.model_overrides(type(model)))  # e.g. BatchNorm's pmap axis
     task = make_task(config)
     tx = make_optimizer(config.optimizer, config.train.num_steps)
     init_key, dropout_key, data_key = jax.random.split(jax.random.key(config.seed), 3)
-    feed = _make_feed(config, view, data_key)
+    feed = _make_feed(config, view, data_key, strategy)
     eval_batches = [
-        jax.device_put(batch) for batch in pipeline.padded_eval_batches(view.eval_examples, config.data.eval_batch_size)
+        strategy.place_batch(batch)
+        for batch in pipeline.padded_eval_batches(
+            view.eval_examples,
+            config.data.eval_batch_size // jax.process_count(),
+            _eval_batches_per_process(view, config),  # every process yields as many batches
+        )
     ]
-    initial_state = jax.jit(functools.partial(create_train_state, model, task, tx))(feed.example_batch, init_key)
-    skip_nonfinite = config.train.on_nonfinite == "skip"
-    bound_train_step = functools.partial(train_step, model=model, task=task, tx=tx, skip_nonfinite=skip_nonfinite)
+
+    create = functools.partial(create_train_state, model, task, tx)
+    abstract_state = jax.eval_shape(create, feed.example_batch, init_key)
+    initial_state = strategy.init_state(create, feed.example_batch, init_key)
+
+    step_options = {
+        "accumulate_steps": config.train.accumulate_steps,
+        "compute_dtype": config.train.compute_dtype,
+        "remat": config.train.remat,
+        "skip_nonfinite": config.train.on_nonfinite == "skip",
+    }
+    bound_train_step = functools.partial(train_step, model=model, task=task, tx=tx, **step_options)
+    parallel_train_step = functools.partial(bound_train_step, **strategy.step_options())
 
     def loop_step(state: TrainState, sums: dict, *feed_args: Any) -> tuple[TrainState, dict]:
-        batch = feed.select_batch(state.step, *feed_args)
-        state, metrics = bound_train_step(state, batch, jax.random.fold_in(dropout_key, state.step))
+        batch = strategy.constrain_batch(feed.select_batch(state.step, *feed_args))
+        state, metrics = parallel_train_step(state, batch, jax.random.fold_in(dropout_key, state.step))
         return state, jax.tree.map(jnp.add, sums, metrics)
 
-    metric_shapes = jax.eval_shape(bound_train_step, initial_state, feed.example_batch, dropout_key)[1]
+    metric_shapes = jax.eval_shape(
+        functools.partial(eval_step, model=model, task=task), abstract_state, feed.example_batch
+    )  # the train step's metrics, less `skipped_steps` (an eval step needs no collective axis)
+    zero_metrics = jax.tree.map(lambda shape: np.zeros(shape.shape, shape.dtype), metric_shapes)
+    if step_options["skip_nonfinite"]:
+        zero_metrics["skipped_steps"] = np.zeros((), np.float32)
+    state_shardings = strategy.state_shardings(initial_state)
     return Experiment(
         config=config,
         model=model,
@@ -91,10 +118,13 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
         feed=feed,
         eval_batches=eval_batches,
         initial_state=initial_state,
-        loop_step=jax.jit(loop_step, donate_argnums=(0, 1)),
-        evaluate_batch=jax.jit(functools.partial(eval_step, model=model, task=task)),
-        zero_metrics=jax.tree.map(lambda shape: np.zeros(shape.shape, shape.dtype), metric_shapes),
+        loop_step=strategy.compile_step(loop_step, state_shardings),
+        evaluate_batch=strategy.compile_eval(
+            functools.partial(eval_step, model=model, task=task, **strategy.step_options())
+        ),
+        zero_metrics=zero_metrics,
         schedule=make_schedule(config.optimizer, config.train.num_steps),
+        strategy=strategy,
     )
 
 
@@ -118,20 +148,29 @@ def _model_arguments(config: ml_collections.ConfigDict, view: views.DataView) ->
     return arguments
 
 
+def _eval_batches_per_process(view: views.DataView, config: ml_collections.ConfigDict) -> int:
+    """Eval batches each process runs: enough for the largest shard, the same on every process."""
+    local = len(next(iter(view.eval_examples.values())))
+    largest = local if jax.process_count() == 1 else int(np.max(multihost_utils.process_allgather(local)))
+    per_process = max(config.data.eval_batch_size // jax.process_count(), 1)
+    return max(-(-largest // per_process), 1)
+
+
 def _make_feed(
-    config: ml_collections.ConfigDict, view: views.DataView, data_key: jax.Array
+    config: ml_collections.ConfigDict, view: views.DataView, data_key: jax.Array, strategy: parallel.Strategy
 ) -> ResidentFeed | GrainFeed:
     process_index, process_count = jax.process_index(), jax.process_count()
+    batch_size = config.data.batch_size // process_count  # data.batch_size is global: each process reads its rows
     if view.train_examples is not None:  # a sampling view: its own endless dataset of examples or batches
         dataset = view.train_examples
         if isinstance(dataset, grain.MapDataset):
             dataset = (
                 dataset[process_index::process_count]
-                .batch(config.data.batch_size, drop_remainder=True)
+                .batch(batch_size, drop_remainder=True)
                 .repeat(None)
                 .to_iter_dataset(grain.ReadOptions(config.data.prefetch_threads, config.data.prefetch_buffer))
             )
-        return GrainFeed(_with_workers(dataset, config.data.workers))
+        return GrainFeed(_with_workers(dataset, config.data.workers), strategy)
     records = view.train_records
     loader = config.data.loader
     if loader == "auto":
@@ -139,7 +178,7 @@ def _make_feed(
     if loader == "resident":
         indices = pipeline.shard_indices(len(records), process_index, process_count)
         arrays = pipeline.load_arrays(records, view.preprocess, indices)
-        return ResidentFeed(arrays, config.data.batch_size, data_key, shuffle=config.data.shuffle)
+        return ResidentFeed(arrays, batch_size, data_key, shuffle=config.data.shuffle, strategy=strategy)
     source, preprocess = records, view.preprocess
     if view.train_bytes <= config.data.host_cache_max_mb * 2**20:  # decode once, keep in host memory
         indices = pipeline.shard_indices(len(records), process_index, process_count)
@@ -148,7 +187,7 @@ def _make_feed(
     dataset = pipeline.grain_train_dataset(
         source,
         preprocess,
-        batch_size=config.data.batch_size,
+        batch_size=batch_size,
         seed=config.seed,
         shuffle=config.data.shuffle,
         process_index=process_index,
@@ -156,7 +195,7 @@ def _make_feed(
         threads=config.data.prefetch_threads,
         buffer=config.data.prefetch_buffer,
     )
-    return GrainFeed(_with_workers(dataset, config.data.workers))
+    return GrainFeed(_with_workers(dataset, config.data.workers), strategy)
 
 
 def _with_workers(dataset: grain.IterDataset, workers: int) -> grain.IterDataset:
@@ -174,7 +213,7 @@ def evaluate(experiment: Experiment, state: TrainState) -> dict[str, float]:
     for batch in experiment.eval_batches:
         metrics = experiment.evaluate_batch(state, batch)
         sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
-    return summarize(sums, experiment.task)
+    return summarize(experiment.strategy.to_host(sums), experiment.task)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[TrainState, dict[str, float]]:
@@ -185,24 +224,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     workdir = Path(workdir)
     _prepare_workdir(workdir)
     experiment = build_experiment(config, workdir)
+    strategy = experiment.strategy
     checkpointer = Checkpointer.from_config(workdir, config)
     notes: list[str] = []  # printed once the progress display exists
     try:
         restored = checkpointer.restore_latest(
-            abstract_like(experiment.initial_state),
+            abstract_like(strategy.canonical_state(experiment.initial_state)),
             experiment.feed.checkpoint_item,
             experiment.zero_metrics,
             warn=notes.append,
         )
         if restored:
-            state, start, sums = restored.state, restored.step, restored.metric_sums
+            state, start, sums = strategy.from_canonical(restored.state), restored.step, restored.metric_sums
             notes.append(f"resumed from the checkpoint at step {start} in {checkpointer.directory}")
         else:
             state, start, sums = experiment.initial_state, 0, experiment.zero_metrics
             if config.checkpoint.init_from:
-                state = init_from_pretrained(
-                    state, config.checkpoint.init_from, subtree=config.checkpoint.init_subtree, log=notes.append
+                canonical = init_from_pretrained(
+                    strategy.canonical_state(state),
+                    config.checkpoint.init_from,
+                    subtree=config.checkpoint.init_subtree,
+                    log=notes.append,
                 )
+                state = strategy.from_canonical(strategy.place_state(canonical))
         _write_config(workdir, config)  # only now: a refused checkpoint keeps the config.json that wrote it
     except BaseException:
         checkpointer.close()
@@ -213,7 +257,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         progress.log(note)
     try:
         with PreemptionGuard() as guard, progress:
-            return _run(experiment, state, sums, start, checkpointer, writer, progress, guard)
+            state, final = _run(experiment, state, sums, start, checkpointer, writer, progress, guard)
+            return experiment.strategy.canonical_state(state), final
     finally:
         checkpointer.close()
         writer.close()
@@ -251,7 +296,7 @@ def _run(
     """
     train_cfg, feed = experiment.config.train, experiment.feed
     eval_prefix = experiment.view.eval_name
-    sums = jax.device_put(sums)
+    sums = experiment.strategy.put_replicated(sums)
     final: dict[str, float] = {}
     if start >= train_cfg.num_steps:
         final = {f"{eval_prefix}/{key}": value for key, value in evaluate(experiment, state).items()}
@@ -266,8 +311,8 @@ def _run(
             if guard.requested:
                 _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)
             continue  # the common case: no host sync, straight to the next dispatch
-        scalars = _train_scalars(sums, experiment.task)
-        sums = jax.device_put(experiment.zero_metrics)
+        scalars = _train_scalars(experiment.strategy.to_host(sums), experiment.task)
+        sums = experiment.strategy.put_replicated(experiment.zero_metrics)
         now = time.perf_counter()
         rate = (done - window_step) / (now - window_start)
         _check_finite(scalars, done, checkpointer)
@@ -281,7 +326,9 @@ def _run(
         progress.update(done, scalars["train/loss"], rate)
         if save_due:  # only states whose loss was just checked finite are saved
             metrics = scalars if eval_due else None  # ranks the checkpoint when checkpoint.keep_best is set
-            checkpointer.save(done, state, feed.checkpoint_item, metric_sums=sums, metrics=metrics, force=True)
+            canonical = experiment.strategy.canonical_state(state)
+            checkpointer.save(done, canonical, feed.checkpoint_item, metric_sums=experiment.strategy.to_host(sums),
+                              metrics=metrics, force=True)  # fmt: skip
         if guard.requested:
             _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)
         window_start, window_step = time.perf_counter(), done  # logging and eval time is not step time
@@ -302,9 +349,10 @@ def _checkpoint_and_stop(
     step: int, state: TrainState, sums: dict, checkpointer: Checkpointer, experiment: Experiment, guard
 ) -> None:
     """On SIGTERM/SIGINT: save this step (with the pending metric sums) and stop; a re-run resumes here."""
-    feed = experiment.feed
-    _check_finite(_train_scalars(sums, experiment.task), step, checkpointer)
-    checkpointer.save(step, state, feed.checkpoint_item, metric_sums=sums, force=True)
+    host_sums = experiment.strategy.to_host(sums)
+    _check_finite(_train_scalars(host_sums, experiment.task), step, checkpointer)
+    canonical = experiment.strategy.canonical_state(state)
+    checkpointer.save(step, canonical, experiment.feed.checkpoint_item, metric_sums=host_sums, force=True)
     checkpointer.wait()
     raise Preempted(step, guard.signal_name, checkpointer.directory)
 
@@ -335,11 +383,15 @@ def _restore_workdir(workdir: Path, overrides: list[str]) -> tuple[Experiment, T
     try:
         warn = functools.partial(print, file=sys.stderr)
         restored = checkpointer.restore_latest(
-            abstract_like(experiment.initial_state), None, None, warn=warn, set_aside=False
+            abstract_like(experiment.strategy.canonical_state(experiment.initial_state)),
+            None,
+            None,
+            warn=warn,
+            set_aside=False,
         )
         if restored is None:
             raise JaxmodelsError(f"no checkpoint in {checkpointer.directory}; train first with `jaxmodels train`")
-        step, state = restored.step, restored.state
+        step, state = restored.step, experiment.strategy.from_canonical(restored.state)
     finally:
         checkpointer.close()
     return experiment, state, step

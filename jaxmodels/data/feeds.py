@@ -26,22 +26,71 @@ class ResidentFeed:
 
     checkpoint_item = None
 
-    def __init__(self, arrays: Example, batch_size: int, data_key: jax.Array, shuffle: bool = True):
+    def __init__(
+        self, arrays: Example, batch_size: int, data_key: jax.Array, shuffle: bool = True, strategy: Any = None
+    ):
+        """`strategy` (jaxmodels.parallel) places the arrays: replicated on every device; under pmap each device
+        gathers its own rows of the batch; in a multi-process jit run batches are gathered on the host."""
         num_examples = len(next(iter(arrays.values())))
         self.steps_per_epoch = steps_per_epoch(num_examples, batch_size)
         self.example_batch = {key: array[:batch_size] for key, array in arrays.items()}
-        self._arrays = jax.device_put(arrays)
+        self._strategy = strategy
+        self._on_host = strategy is not None and strategy.host_batches
+        num_parts = 1 if strategy is None else strategy.num_parts
+        if self._on_host:
+            self._arrays = arrays
+        else:
+            self._arrays = jax.device_put(arrays) if strategy is None else strategy.put_replicated(arrays)
         self._permutation_of = jax.jit(
-            functools.partial(epoch_permutation, data_key, num_examples=num_examples, shuffle=shuffle)
+            functools.partial(
+                _permutation,
+                data_key,
+                num_examples=num_examples,
+                shuffle=shuffle,
+                batch_size=batch_size,
+                parts=num_parts,
+            )
         )
         self._epoch, self._permutation = -1, None
-        self.select_batch = functools.partial(_gather, batch_size=batch_size)
+        self.select_batch = (
+            _take_batch if self._on_host else functools.partial(_gather, batch_size=batch_size // num_parts)
+        )
+        self._batch_size = batch_size
 
     def args_for_step(self, step: int) -> tuple[Any, ...]:
         epoch = step // self.steps_per_epoch
         if epoch != self._epoch:  # one small dispatch per epoch, none per step
-            self._epoch, self._permutation = epoch, self._permutation_of(epoch)
+            permutation = self._permutation_of(epoch)
+            if self._on_host:
+                permutation = np.asarray(permutation)
+            elif self._strategy is not None and self._strategy.num_parts > 1:
+                permutation = self._strategy.place_batch(permutation.reshape(-1))  # pmap: row d to device d
+            elif self._strategy is not None:
+                permutation = self._strategy.put_replicated(permutation)
+            self._epoch, self._permutation = epoch, permutation
+        if self._on_host:  # multi-process jit: gather this process's rows here, then build the global batch
+            start = (step % self.steps_per_epoch) * self._batch_size
+            rows = self._permutation[start : start + self._batch_size]
+            return (self._strategy.place_batch({key: array[rows] for key, array in self._arrays.items()}),)
         return self._arrays, self._permutation
+
+
+def _permutation(
+    data_key: jax.Array, epoch: jax.Array, *, num_examples: int, shuffle: bool, batch_size: int, parts: int
+) -> jax.Array:
+    """The epoch's order; with `parts` > 1, (parts, steps * batch_size / parts): row d holds, step after step,
+    the d-th slice of every batch, so device d gathering with `gather_batch` gets its slice of the global batch."""
+    permutation = epoch_permutation(data_key, epoch, num_examples, shuffle)
+    if parts == 1:
+        return permutation
+    steps = num_examples // batch_size
+    local = permutation[: steps * batch_size].reshape(steps, parts, batch_size // parts)
+    return local.swapaxes(0, 1).reshape(parts, -1)
+
+
+def _take_batch(step: jax.Array, batch: Example) -> Example:
+    del step
+    return batch
 
 
 def _gather(step: jax.Array, arrays: Example, permutation: jax.Array, *, batch_size: int) -> Example:
@@ -51,13 +100,14 @@ def _gather(step: jax.Array, arrays: Example, permutation: jax.Array, *, batch_s
 class GrainFeed:
     """Batches stream from a Grain iterator (background threads); its position is checkpointed."""
 
-    def __init__(self, dataset: grain.IterDataset):
+    def __init__(self, dataset: grain.IterDataset, strategy: Any = None):
         self.checkpoint_item = iter(dataset)
         self.example_batch = next(iter(dataset))  # a fresh iterator, so the real one is untouched
+        self._place = (lambda batch: batch) if strategy is None else strategy.place_batch
 
     def args_for_step(self, step: int) -> tuple[Example]:
         del step  # the iterator's own state tracks the position
-        return (next(self.checkpoint_item),)
+        return (self._place(next(self.checkpoint_item)),)
 
     @staticmethod
     def select_batch(step: jax.Array, batch: Example) -> Example:

@@ -199,6 +199,30 @@ class MLP(nn.Module):
         return nn.Dense(x.shape[-1], use_bias=self.use_bias, kernel_init=self.out_init, name="proj")(h)
 
 
+# Logical axis names of the attention and MLP parameters, keyed by (layer, parameter): tensor parallelism
+# (jaxmodels.parallel) splits 'heads' and 'mlp' across devices, Megatron-style (Shoeybi et al. 2019): the
+# query/key/value and first MLP layers by output units, the output projections by input units, so each block
+# needs one all-reduce after attention and one after the MLP.
+LOGICAL_AXES: dict[tuple[str, str], tuple[str, ...]] = {
+    **{(name, "kernel"): ("embed", "heads", "head_dim") for name in ("query", "key", "value")},
+    **{(name, "bias"): ("heads", "head_dim") for name in ("query", "key", "value")},
+    ("out", "kernel"): ("heads", "head_dim", "embed"),
+    ("out", "bias"): ("embed",),
+    ("fc", "kernel"): ("embed", "mlp"),
+    ("fc", "bias"): ("mlp",),
+    ("proj", "kernel"): ("mlp", "embed"),
+    ("proj", "bias"): ("embed",),
+}
+
+
+def logical_axes(path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Logical axis names of the parameter at `path` (e.g. ('block_0', 'attention', 'query', 'kernel')) if it
+    belongs to a `MultiHeadAttention` or `MLP` of a `Block`; None otherwise (also optimizer-state paths work)."""
+    if len(path) < 3 or path[-3] not in ("attention", "cross_attention", "mlp"):
+        return None
+    return LOGICAL_AXES.get((path[-2], path[-1]))
+
+
 class Block(nn.Module):
     """One transformer layer: self-attention, optional cross-attention, MLP, each a residual sub-layer.
 

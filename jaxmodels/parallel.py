@@ -1,0 +1,506 @@
+"""Parallel training: devices, the device mesh, the sharding strategies and the multi-host bootstrap.
+
+`config.parallel.strategy` picks one of four strategies, resolved here and nowhere else:
+- pmap: the classic data parallelism of `jax.pmap`: the TrainState is replicated on every device, the batch
+  is split along a leading device axis, gradients and metrics are averaged (summed) with collectives over
+  the axis 'data', and BatchNorm statistics with them (the models' `bn_axis_name`).
+- dp: `jax.jit` over a `jax.sharding.Mesh` with axes ('data', 'model'): parameters replicated, the batch
+  sharded along 'data'; XLA (GSPMD) inserts the gradient all-reduce.
+- fsdp: dp plus fully sharded parameters and optimizer state (ZeRO-3, Rajbhandari et al. 2020): every state
+  leaf is split over 'data' along its largest dimension divisible by that axis; XLA gathers a layer's weights
+  where they are used.
+- tp: Megatron-style tensor parallelism (Shoeybi et al. 2019): attention heads and MLP hidden units are split
+  over 'model', following the logical axis names of the Transformer's parameters
+  (`jaxmodels.models.transformer.logical_axes`) and `LOGICAL_RULES`; the batch is split over 'data', so a
+  mesh such as {data: 4, model: 2} is 2-D data x tensor parallelism.
+
+A strategy places the train state and batches, wraps the loop's step in `jax.pmap` or `jax.jit` (state
+donated, outputs pinned to the state's shardings, so no step waits for the host) and reads metrics back.
+Multi-host: `initialize_distributed` starts JAX's multi-controller runtime before any device is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxmodels.errors import ConfigError
+from jaxmodels.models.transformer import logical_axes
+
+DATA, MODEL = "data", "model"
+STRATEGIES = ("pmap", "dp", "fsdp", "tp")
+# Logical parameter axes -> mesh axes for tensor parallelism; unnamed or unlisted axes are not split.
+LOGICAL_RULES: dict[str, str] = {"heads": MODEL, "mlp": MODEL}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Multi-host bootstrap
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def initialize_distributed(config: ml_collections.ConfigDict) -> bool:
+    """Starts `jax.distributed` if the config or the environment asks for several processes; True if it did.
+
+    Explicit settings (`parallel.coordinator_address`, `num_processes`, `process_id`) win; blank ones are left to
+    JAX, which reads them from SLURM, Open MPI, Kubernetes or Cloud TPU (`parallel.distributed=True` alone is
+    enough on those). If a peer does not connect within `parallel.initialization_timeout` seconds, this process
+    prints a one-line error and exits with status 2 instead of waiting forever.
+    """
+    cfg = config.parallel
+    address = cfg.coordinator_address or os.environ.get("JAX_COORDINATOR_ADDRESS", "")
+    if not (cfg.distributed or address or cfg.num_processes > 1):
+        return False
+    if jax.distributed.is_initialized():
+        return True
+    kwargs: dict[str, Any] = {
+        "initialization_timeout": cfg.initialization_timeout + 5,  # our watchdog below speaks first
+        "heartbeat_timeout_seconds": cfg.heartbeat_timeout,
+    }
+    if address:
+        kwargs["coordinator_address"] = address
+    if cfg.num_processes > 0:
+        kwargs["num_processes"] = cfg.num_processes
+    if cfg.process_id >= 0:
+        kwargs["process_id"] = cfg.process_id
+    connected = threading.Event()
+    where = address or "the auto-detected coordinator"
+
+    def watchdog() -> None:
+        # jax.distributed aborts the whole process (a C++ CHECK) when a peer is missing; say why first.
+        if not connected.wait(cfg.initialization_timeout):
+            print(
+                f"jaxmodels: error: not all {cfg.num_processes or 'expected'} processes connected to {where} within "
+                f"parallel.initialization_timeout={cfg.initialization_timeout} s; start every process with the same "
+                "coordinator address and process count (or raise the timeout)",
+                file=sys.stderr,
+                flush=True,
+            )
+            os._exit(2)
+
+    threading.Thread(target=watchdog, daemon=True, name="jaxmodels-distributed-watchdog").start()
+    try:
+        jax.distributed.initialize(**kwargs)
+    except (RuntimeError, ValueError) as error:
+        raise ConfigError(f"cannot start jax.distributed ({error}); check parallel.coordinator_address") from None
+    finally:
+        connected.set()
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Devices and mesh
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def select_devices(config: ml_collections.ConfigDict) -> list[jax.Device]:
+    """The devices a run uses: all of them, or the first `parallel.num_devices` (single process only)."""
+    devices = jax.devices()
+    wanted = config.parallel.num_devices
+    if wanted <= 0:
+        return devices
+    if wanted > len(devices):
+        raise ConfigError(
+            f"parallel.num_devices={wanted} but JAX sees {len(devices)} devices; set parallel.num_devices<="
+            f"{len(devices)} (0 = all)"
+        )
+    if jax.process_count() > 1 and wanted != len(devices):
+        raise ConfigError("parallel.num_devices must be 0 (all devices) in a multi-process run; set it to 0")
+    return devices[:wanted]
+
+
+def mesh_shape(config: ml_collections.ConfigDict, num_devices: int) -> dict[str, int]:
+    """`parallel.mesh` with its -1 entry resolved; ConfigError if it does not tile `num_devices` exactly."""
+    axes = {DATA: config.parallel.mesh.data, MODEL: config.parallel.mesh.model}
+    unknown = [name for name, size in axes.items() if size == -1]
+    if len(unknown) > 1:
+        raise ConfigError("only one of parallel.mesh.data and parallel.mesh.model may be -1; set the other")
+    for name, size in axes.items():
+        if size == 0 or size < -1:
+            raise ConfigError(f"parallel.mesh.{name}={size}; use a positive size or -1 (all remaining devices)")
+    known = math.prod(size for size in axes.values() if size != -1)
+    if unknown:
+        if num_devices % known:
+            raise ConfigError(
+                f"parallel.mesh {axes} does not divide the {num_devices} devices; choose sizes whose product divides "
+                f"{num_devices}"
+            )
+        axes[unknown[0]] = num_devices // known
+    elif known != num_devices:
+        raise ConfigError(
+            f"parallel.mesh {axes} has {known} devices but the run has {num_devices}; make the product "
+            f"{num_devices} or set one axis to -1"
+        )
+    return axes
+
+
+def make_mesh(config: ml_collections.ConfigDict, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """The ('data', 'model') mesh of `parallel.mesh` over `devices` (default: `select_devices(config)`)."""
+    devices = list(devices) if devices is not None else select_devices(config)
+    shape = mesh_shape(config, len(devices))
+    auto = (jax.sharding.AxisType.Auto,) * 2  # jax >= 0.7 defaults to Explicit axes; GSPMD wants Auto
+    if len(devices) == len(jax.devices()):
+        return jax.make_mesh((shape[DATA], shape[MODEL]), (DATA, MODEL), axis_types=auto)
+    return Mesh(np.array(devices).reshape(shape[DATA], shape[MODEL]), (DATA, MODEL), axis_types=auto)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Strategies
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def make_strategy(config: ml_collections.ConfigDict) -> Strategy:
+    """The strategy `config.parallel` asks for, with the batch sizes checked against its data axis."""
+    name = config.parallel.strategy
+    if name not in STRATEGIES:
+        raise ConfigError(f"config key 'parallel.strategy' is {name!r}; choose one of {', '.join(STRATEGIES)}")
+    if name == "pmap":
+        if config.parallel.mesh.model not in (1, -1):
+            raise ConfigError("parallel.strategy=pmap has no model axis; set parallel.mesh.model=1 (or use tp)")
+        strategy: Strategy = PmapStrategy(select_devices(config))
+    else:
+        mesh = make_mesh(config)
+        if name != "tp" and mesh.shape[MODEL] > 1:
+            raise ConfigError(
+                f"parallel.strategy={name} does not split the model; set parallel.mesh.model=1 or parallel.strategy=tp"
+            )
+        strategy = MeshStrategy(name, mesh)
+    _check_divisible(config, strategy.data_parallelism)
+    return strategy
+
+
+def _check_divisible(config: ml_collections.ConfigDict, data_parallelism: int) -> None:
+    per_step = data_parallelism * config.train.accumulate_steps
+    if config.data.batch_size % per_step:
+        what = f"{data_parallelism} data-parallel devices" + (
+            f" x {config.train.accumulate_steps} accumulation steps" if config.train.accumulate_steps > 1 else ""
+        )
+        raise ConfigError(
+            f"data.batch_size={config.data.batch_size} is not divisible by the {what}; set data.batch_size to a "
+            f"multiple of {per_step}"
+        )
+    if config.data.eval_batch_size % data_parallelism:
+        raise ConfigError(
+            f"data.eval_batch_size={config.data.eval_batch_size} is not divisible by the {data_parallelism} "
+            f"data-parallel devices; set it to a multiple of {data_parallelism}"
+        )
+
+
+class Strategy:
+    """How state, batches and steps are laid out on the devices. Subclasses: `PmapStrategy`, `MeshStrategy`."""
+
+    name: str
+    data_parallelism: int  # how many ways the batch is split
+    num_parts: int = 1  # pmap: per-device slices a resident feed lays its permutation out in
+    host_batches: bool = False  # a resident feed must gather on the host (multi-process jit)
+
+    def model_overrides(self, model_cls: type) -> dict[str, Any]:
+        """Model constructor arguments the strategy needs (pmap: BatchNorm's axis name)."""
+        return {}
+
+    def step_options(self) -> dict[str, Any]:
+        """Keyword arguments for `train_step`/`eval_step` (pmap: the collective axis name)."""
+        return {}
+
+    def init_state(self, create: Callable[..., Any], *args: Any) -> Any:
+        """Runs `create(*args)` (the TrainState initialiser) and places its result on the devices."""
+        raise NotImplementedError
+
+    def state_shardings(self, abstract_state: Any) -> Any:
+        """The sharding of every leaf of a (placed, global) train state."""
+        raise NotImplementedError
+
+    def place_state(self, state: Any) -> Any:
+        """A state made elsewhere (one copy, e.g. on one device) laid out for this strategy."""
+        return jax.device_put(state, self.state_shardings(state))
+
+    def compile_step(self, step: Callable[..., Any], state_shardings: Any) -> Callable[..., Any]:
+        """`step(state, sums, *args) -> (state, sums)` compiled for this strategy, state and sums donated."""
+        raise NotImplementedError
+
+    def compile_eval(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        """`step(state, batch) -> metric sums` compiled for this strategy."""
+        raise NotImplementedError
+
+    def constrain_batch(self, batch: Any) -> Any:
+        """Inside a compiled step: pins a batch gathered there to the data sharding."""
+        return batch
+
+    def place_batch(self, batch: dict[str, np.ndarray]) -> Any:
+        """This process's rows of a batch (numpy) -> the global device batch."""
+        raise NotImplementedError
+
+    def put_replicated(self, tree: Any) -> Any:
+        """A copy of `tree` on every device (resident datasets, metric sums)."""
+        raise NotImplementedError
+
+    def to_host(self, tree: Any) -> Any:
+        """Replicated device values (metric sums) -> numpy, on every process."""
+        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+    def canonical_state(self, state: Any) -> Any:
+        """The state as one logical copy: what is checkpointed and returned (pmap drops its device axis)."""
+        return state
+
+    def from_canonical(self, state: Any) -> Any:
+        """Inverse of `canonical_state`: a restored state placed for this strategy."""
+        return state
+
+
+class PmapStrategy(Strategy):
+    """`jax.pmap` over this process's devices; collectives over the axis 'data' (see the module docstring)."""
+
+    name = "pmap"
+
+    def __init__(self, devices: Sequence[jax.Device]):
+        self.devices = [d for d in devices if d.process_index == jax.process_index()]
+        self.num_parts = len(self.devices)
+        self.data_parallelism = len(devices)
+        self._sharding = NamedSharding(Mesh(np.array(self.devices), (DATA,)), P(DATA))
+
+    def model_overrides(self, model_cls: type) -> dict[str, Any]:
+        fields = {f.name for f in dataclasses.fields(model_cls)} if dataclasses.is_dataclass(model_cls) else set()
+        return {"bn_axis_name": DATA} if "bn_axis_name" in fields else {}
+
+    def step_options(self) -> dict[str, Any]:
+        return {"axis_name": DATA}
+
+    def init_state(self, create: Callable[..., Any], *args: Any) -> Any:
+        return self.from_canonical(jax.jit(create)(*args))
+
+    def state_shardings(self, abstract_state: Any) -> Any:
+        return jax.tree.map(lambda _: self._sharding, abstract_state)
+
+    def compile_step(self, step: Callable[..., Any], state_shardings: Any) -> Callable[..., Any]:
+        del state_shardings
+        return jax.pmap(step, axis_name=DATA, devices=self.devices, donate_argnums=(0, 1))
+
+    def compile_eval(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        return jax.pmap(step, axis_name=DATA, devices=self.devices)
+
+    def place_batch(self, batch: dict[str, np.ndarray]) -> Any:
+        def split(x: np.ndarray) -> jax.Array:
+            return jax.device_put(np.reshape(x, (self.num_parts, -1, *np.shape(x)[1:])), self._sharding)
+
+        return jax.tree.map(split, batch)
+
+    def put_replicated(self, tree: Any) -> Any:
+        return jax.tree.map(lambda x: jax.device_put(jnp.stack([x] * self.num_parts), self._sharding), tree)
+
+    def to_host(self, tree: Any) -> Any:
+        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0))[0], tree)
+
+    def canonical_state(self, state: Any) -> Any:
+        return jax.tree.map(lambda x: x.addressable_data(0)[0], state)
+
+    def place_state(self, state: Any) -> Any:
+        return self.put_replicated(state)
+
+    def from_canonical(self, state: Any) -> Any:
+        return self.put_replicated(state)
+
+
+class MeshStrategy(Strategy):
+    """`jax.jit` over a ('data', 'model') mesh with NamedShardings: dp, fsdp or tp (see the module docstring)."""
+
+    def __init__(self, name: str, mesh: Mesh):
+        self.name, self.mesh = name, mesh
+        self.data_parallelism = mesh.shape[DATA]
+        self.host_batches = jax.process_count() > 1
+        self.replicated = NamedSharding(mesh, P())
+        self.batch_sharding = NamedSharding(mesh, P(DATA))
+
+    def state_shardings(self, abstract_state: Any) -> Any:
+        return jax.tree_util.tree_map_with_path(
+            lambda path, leaf: NamedSharding(self.mesh, self.leaf_spec(_names(path), leaf.shape)), abstract_state
+        )
+
+    def leaf_spec(self, path: tuple[str, ...], shape: tuple[int, ...]) -> P:
+        """The PartitionSpec of one state leaf (a parameter, or an optimizer moment shaped like one)."""
+        if self.name == "fsdp":
+            return fsdp_spec(shape, self.mesh.shape[DATA])
+        if self.name == "tp":
+            return tp_spec(path, shape, self.mesh.shape[MODEL])
+        return P()
+
+    def init_state(self, create: Callable[..., Any], *args: Any) -> Any:
+        # Created directly in its sharded layout: a model too big for one device is never whole anywhere.
+        shardings = self.state_shardings(jax.eval_shape(create, *args))
+        return jax.jit(create, out_shardings=shardings)(*args)
+
+    def compile_step(self, step: Callable[..., Any], state_shardings: Any) -> Callable[..., Any]:
+        return jax.jit(step, out_shardings=(state_shardings, self.replicated), donate_argnums=(0, 1))
+
+    def compile_eval(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        return jax.jit(step, out_shardings=self.replicated)
+
+    def constrain_batch(self, batch: Any) -> Any:
+        return jax.lax.with_sharding_constraint(batch, self.batch_sharding)
+
+    def place_batch(self, batch: dict[str, np.ndarray]) -> Any:
+        return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), batch)
+
+    def put_replicated(self, tree: Any) -> Any:
+        return jax.device_put(tree, self.replicated)
+
+
+def _names(path: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(getattr(key, "key", getattr(key, "name", key))) for key in path)
+
+
+def fsdp_spec(shape: tuple[int, ...], data_size: int) -> P:
+    """ZeRO-3: split the largest dimension divisible by the data axis; leaves with none stay replicated."""
+    candidates = [(size, -axis) for axis, size in enumerate(shape) if size % data_size == 0 and size >= data_size]
+    if data_size == 1 or not candidates:
+        return P()
+    axis = -max(candidates)[1]
+    return P(*([None] * axis), DATA)
+
+
+def tp_spec(path: tuple[str, ...], shape: tuple[int, ...], model_size: int) -> P:
+    """Megatron: the logical axes of a Transformer parameter mapped through `LOGICAL_RULES`; others replicated."""
+    names = logical_axes(path)
+    if names is None or len(names) != len(shape):
+        return P()
+    spec = [LOGICAL_RULES.get(name) for name in names]
+    for axis, (mesh_axis, size) in enumerate(zip(spec, shape, strict=True)):
+        if mesh_axis and size % model_size:
+            raise ConfigError(
+                f"parameter {'/'.join(path)} has {size} {names[axis]} units, not divisible by parallel.mesh.model="
+                f"{model_size}; choose a model axis that divides num_heads and the MLP width"
+            )
+    return P(*spec)
+
+
+def state_bytes_per_device(state: Any) -> int:
+    """Bytes of `state` (arrays or ShapeDtypeStructs with shardings) that the most loaded device holds."""
+    total = 0
+    for leaf in jax.tree.leaves(state):
+        shard = leaf.sharding.shard_shape(leaf.shape) if getattr(leaf, "sharding", None) else leaf.shape
+        total += math.prod(shard) * np.dtype(leaf.dtype).itemsize
+    return total
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ahead-of-time compilation: does it fit?
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def compile_train_step(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """Lowers and compiles the train step of `config` for its batch and mesh without running it (`jaxmodels
+    compile`). Nothing is allocated: state and batch are abstract. Returns per-device numbers: FLOPs of one step
+    and XLA's memory analysis (arguments = parameters + optimizer state + batch, outputs, temporaries), plus the
+    bytes of parameters and optimizer state each device holds under the strategy."""
+    from jaxmodels import config as config_lib
+    from jaxmodels.data import features, sources
+    from jaxmodels.models import get_model
+    from jaxmodels.optim import make_optimizer
+    from jaxmodels.tasks import make_task
+    from jaxmodels.train import create_train_state, train_step
+
+    config_lib.validate(config)
+    initialize_distributed(config)
+    strategy = make_strategy(config)
+    model = get_model(config.model.name, **config_lib.model_arguments(config))
+    model = model.clone(**strategy.model_overrides(type(model)))
+    task, tx = make_task(config), make_optimizer(config.optimizer, config.train.num_steps)
+    builder = sources.open_dataset(config.data.name, config.data.data_dir)
+    example = features.classification_features(builder.info)(sources.open_split(builder, config.data.train_split)[0])
+    batch = {
+        key: jax.ShapeDtypeStruct((config.data.batch_size, *np.shape(v)), np.asarray(v).dtype)
+        for key, v in example.items()
+    }
+    rng = jax.random.key(0)
+    abstract_state = jax.eval_shape(functools.partial(create_train_state, model, task, tx), batch, rng)
+    step = functools.partial(
+        train_step,
+        model=model,
+        task=task,
+        tx=tx,
+        accumulate_steps=config.train.accumulate_steps,
+        compute_dtype=config.train.compute_dtype,
+        remat=config.train.remat,
+        **strategy.step_options(),
+    )
+    if isinstance(strategy, PmapStrategy):
+        n = strategy.num_parts
+
+        def stacked(x: Any, rows: int) -> jax.ShapeDtypeStruct:
+            return jax.ShapeDtypeStruct((n, rows, *x.shape[1:]) if rows else (n, *x.shape), x.dtype)
+
+        args = (
+            jax.tree.map(lambda x: stacked(x, 0), abstract_state),
+            jax.tree.map(lambda x: stacked(x, x.shape[0] // n), batch),
+            jax.random.split(rng, n),
+        )
+        compiled = jax.pmap(step, axis_name=DATA, devices=strategy.devices, donate_argnums=(0,)).lower(*args).compile()
+        held = state_bytes_per_device(abstract_state)
+    else:
+        shardings = strategy.state_shardings(abstract_state)
+        placed = jax.tree.map(
+            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract_state, shardings
+        )
+        batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.batch_sharding), batch)
+        jitted = jax.jit(step, out_shardings=(shardings, strategy.replicated), donate_argnums=(0,))
+        compiled = jitted.lower(placed, batch, rng).compile()
+        held = state_bytes_per_device(placed)
+        params_held = state_bytes_per_device(placed.params)
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list | tuple) else cost
+    memory = compiled.memory_analysis()
+    if isinstance(strategy, PmapStrategy):
+        params_held = state_bytes_per_device(abstract_state.params)
+    return {
+        "model": config.model.name,
+        "strategy": strategy.name,
+        "devices": strategy.data_parallelism if isinstance(strategy, PmapStrategy) else strategy.mesh.size,
+        "mesh": {DATA: strategy.data_parallelism}
+        | ({MODEL: strategy.mesh.shape[MODEL]} if hasattr(strategy, "mesh") else {}),
+        "batch_size": config.data.batch_size,
+        "parameters": sum(math.prod(x.shape) for x in jax.tree.leaves(abstract_state.params)),
+        "flops_per_device": float(cost.get("flops", 0.0)) if cost else 0.0,
+        "params_bytes_per_device": params_held,
+        "state_bytes_per_device": held,
+        "argument_bytes": memory.argument_size_in_bytes,
+        "output_bytes": memory.output_size_in_bytes,
+        "temp_bytes": memory.temp_size_in_bytes,
+        "alias_bytes": memory.alias_size_in_bytes,
+        "generated_code_bytes": memory.generated_code_size_in_bytes,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """`compile_train_step`'s numbers as the lines `jaxmodels compile` prints."""
+
+    def size(n: float) -> str:
+        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+            if abs(n) < 1024 or unit == "TiB":
+                return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n):,} B"
+            n /= 1024
+        return str(n)
+
+    total = report["argument_bytes"] + report["output_bytes"] + report["temp_bytes"] - report["alias_bytes"]
+    return "\n".join(
+        [
+            f"{report['model']}: {report['parameters']:,} parameters, strategy {report['strategy']} on "
+            f"{report['devices']} devices, mesh {report['mesh']}, global batch {report['batch_size']}",
+            f"  FLOPs per step, per device:        {report['flops_per_device']:,.0f}",
+            f"  parameters held per device:        {size(report['params_bytes_per_device'])}",
+            f"  params + optimizer state / device: {size(report['state_bytes_per_device'])}",
+            f"  XLA memory per device: arguments {size(report['argument_bytes'])}, outputs "
+            f"{size(report['output_bytes'])} ({size(report['alias_bytes'])} aliased to donated inputs), "
+            f"temporaries {size(report['temp_bytes'])}",
+            f"  peak estimate per device:          {size(total)}",
+        ]
+    )

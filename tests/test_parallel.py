@@ -1,0 +1,225 @@
+"""Multi-device training (jaxmodels.parallel): every strategy reproduces the one-device run.
+
+The 8-device checks run in a subprocess (tests/parallel_worker.py) that sets
+XLA_FLAGS=--xla_force_host_platform_device_count=8 before importing JAX; the tests here judge its results.
+XLA's backend optimisation is turned down there: it halves compile time, and every run compared shares it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmodels import config as config_lib
+from jaxmodels import parallel
+from jaxmodels.errors import ConfigError
+from jaxmodels.models import get_model
+from jaxmodels.optim import make_optimizer
+from jaxmodels.tasks import Classify
+from jaxmodels.train import create_train_state, train_step
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker(mode: str, data_dir: str, out: Path, *args: str, devices: int = 8, timeout: int = 600):
+    env = dict(
+        os.environ,
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} --xla_backend_optimization_level=0",
+        PYTHONPATH=str(ROOT),
+        JAX_PLATFORMS="cpu",
+    )
+    command = [sys.executable, "-m", "tests.parallel_worker", mode, data_dir, str(out), *args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen, timeout: int = 600) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def results(data_dir, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("parallel") / "strategies.json"
+    done = finish(worker("strategies", data_dir, out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def assert_same_run(run: dict, reference: dict) -> None:
+    np.testing.assert_allclose(run["losses"], reference["losses"], rtol=1e-5, atol=1e-5)
+    for leaf, expected in zip(run["params"], reference["params"], strict=True):
+        np.testing.assert_allclose(leaf, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "run",
+    ["mlp/pmap", "mlp/dp", "mlp/fsdp", "bn/pmap", "lstm/pmap", "lstm/fsdp", "gpt/pmap", "gpt/fsdp", "gpt/tp"],
+)
+def test_strategy_on_8_devices_matches_one_device(results, run):
+    assert len(results[run]["losses"]) >= 20
+    assert_same_run(results[run], results[run.split("/")[0] + "/single"])
+
+
+def test_pmap_syncs_batchnorm_statistics_and_reduces_eval_metrics(results):
+    for leaf, expected in zip(results["bn/pmap"]["model_state"], results["bn/single"]["model_state"], strict=True):
+        np.testing.assert_allclose(leaf, expected, rtol=1e-5, atol=1e-6)
+    for family in ("mlp", "bn"):
+        pmap, single = results[f"{family}/pmap"]["eval"], results[f"{family}/single"]["eval"]
+        assert pmap.keys() == single.keys()
+        np.testing.assert_allclose(list(pmap.values()), list(single.values()), rtol=1e-5)
+
+
+def test_streamed_batches_are_assembled_into_the_same_global_batch(results):
+    assert_same_run(results["mlp/dp_grain"], results["mlp/single_ordered"])
+
+
+def test_tp_splits_attention_heads_and_mlp_units_over_the_model_axis(results):
+    specs = results["gpt/tp"]["specs"]
+    assert specs["['block_0']['attention']['query']['kernel']"] == "P(None, 'model', None)"
+    assert specs["['block_0']['attention']['out']['kernel']"] == "P('model', None, None)"
+    assert specs["['block_1']['mlp']['fc']['kernel']"] == "P(None, 'model')"
+    assert specs["['block_1']['mlp']['proj']['kernel']"] == "P('model', None)"
+    assert specs["['embeddings']['token']['embedding']"] == "P()"
+
+
+def test_fsdp_shards_each_parameter_along_its_largest_divisible_dimension(results):
+    specs = results["gpt/fsdp"]["specs"]
+    assert specs["['embeddings']['token']['embedding']"] == "P('data',)"  # (32 vocab, 32 embed): first of equals
+    assert specs["['block_0']['mlp']['fc']['kernel']"] == "P(None, 'data')"  # (32, 128)
+    assert parallel.fsdp_spec((10, 3), 8) == jax.sharding.PartitionSpec()
+
+
+def test_compile_report_grows_with_the_batch_and_shrinks_per_device_under_fsdp(results):
+    dp64, dp256, fsdp64 = (results["compile"][name] for name in ("dp64", "dp256", "fsdp64"))
+    assert dp256["flops_per_device"] > 2 * dp64["flops_per_device"] > 0
+    assert dp256["argument_bytes"] > dp64["argument_bytes"]
+    assert fsdp64["state_bytes_per_device"] < dp64["state_bytes_per_device"] / 4
+    assert fsdp64["argument_bytes"] < dp64["argument_bytes"] / 4
+
+
+def test_placement_mistakes_are_one_line_config_errors(results):
+    errors = results["errors"]
+    assert "data.batch_size=60 is not divisible by the 8 data-parallel devices" in errors["indivisible_batch"]
+    assert "parallel.mesh" in errors["mesh"] and "8" in errors["mesh"]
+    assert "parallel.mesh.model=8" in errors["tp_heads"]
+    assert all("\n" not in message for message in errors.values())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_reproduce_the_single_process_run(results, data_dir, tmp_path):
+    port, workdir = str(free_port()), tmp_path / "run"
+    outs = [tmp_path / f"process{i}.json" for i in range(2)]
+    processes = [worker("process", data_dir, outs[i], port, str(i), str(workdir), devices=4) for i in range(2)]
+    for process in processes:
+        done = finish(process)
+        assert done.returncode == 0, done.stderr[-3000:]
+    zero, one = (json.loads(out.read_text()) for out in outs)
+    assert zero["process_count"] == 2 and zero["devices"] == 8 and zero["local_devices"] == 4
+    assert_same_run(zero, results["mlp/single_ordered"])
+    np.testing.assert_allclose(zero["params"][0], one["params"][0])
+    np.testing.assert_allclose(list(zero["eval"].values()), list(results["mlp/single_ordered"]["eval"].values()))
+    assert zero["restored_equal"] and one["restored_equal"]
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["20"]
+
+
+def test_a_peer_that_never_starts_ends_in_a_clear_timeout_error(data_dir, tmp_path):
+    start = time.perf_counter()
+    done = finish(worker("lonely", data_dir, tmp_path / "out.json", str(free_port()), devices=2), timeout=120)
+    assert done.returncode == 2
+    assert "jaxmodels: error: not all 2 processes connected to 127.0.0.1:" in done.stderr
+    assert "parallel.initialization_timeout=3" in done.stderr
+    assert time.perf_counter() - start < 60
+
+
+# ------------------------------------------------------------------------------------------ one device, in process
+
+
+def _mlp_step(**options):
+    model, task = get_model("mlp", hidden_sizes=(32,)), Classify()
+    tx = make_optimizer(config_lib.base_config().optimizer, 10)
+    rng = np.random.default_rng(0)
+    batch = {"inputs": rng.normal(size=(32, 40)).astype(np.float32), "label": rng.integers(0, 10, 32).astype(np.int32)}
+    state = create_train_state(model, task, tx, batch, jax.random.key(0))
+    step = jax.jit(functools.partial(train_step, model=model, task=task, tx=tx, **options))
+    return step(state, batch, jax.random.key(1))
+
+
+def test_accumulating_micro_batches_equals_one_step_on_the_whole_batch():
+    whole, whole_metrics = _mlp_step()
+    accumulated, accumulated_metrics = _mlp_step(accumulate_steps=4)
+    for a, b in zip(jax.tree.leaves(accumulated), jax.tree.leaves(whole), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(accumulated_metrics["loss"], whole_metrics["loss"], rtol=1e-5)
+    assert accumulated_metrics["count"] == whole_metrics["count"] == 32
+
+
+def test_mixed_precision_computes_in_bfloat16_on_float32_parameters():
+    state, metrics = _mlp_step(compute_dtype="bfloat16")
+    _, reference = _mlp_step()
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(state.params))
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(state.opt_state) if leaf.ndim)
+    np.testing.assert_allclose(metrics["loss"], reference["loss"], rtol=2e-2)
+    assert not np.array_equal(metrics["loss"], reference["loss"])  # it really ran in bfloat16
+
+
+@pytest.mark.parametrize("policy", ["dots", "full"])
+def test_rematerialisation_changes_memory_not_results(policy):
+    state, _ = _mlp_step(remat=policy)
+    reference, _ = _mlp_step()
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _config(*overrides: str):
+    return config_lib.apply_overrides(config_lib.lock(config_lib.base_config()), list(overrides))
+
+
+def test_a_bad_strategy_name_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"'parallel.strategy' is 'ddp'; choose one of pmap, dp, fsdp, tp"):
+        _config("--config.parallel.strategy=ddp")
+
+
+def test_a_mesh_that_does_not_divide_the_devices_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"parallel.mesh .* does not divide the 8 devices"):
+        parallel.mesh_shape(_config("--config.parallel.mesh.model=3"), 8)
+    assert parallel.mesh_shape(_config("--config.parallel.mesh.model=2"), 8) == {"data": 4, "model": 2}
+    with pytest.raises(ConfigError, match=r"parallel.num_devices=99"):
+        parallel.select_devices(_config("--config.parallel.num_devices=99"))
+
+
+def test_a_batch_that_does_not_split_evenly_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"data.batch_size=100 is not divisible by the 8 data-parallel devices"):
+        parallel._check_divisible(_config(), 8)
+    with pytest.raises(ConfigError, match=r"data.batch_size=100 is not divisible by train.accumulate_steps=3"):
+        _config("--config.train.accumulate_steps=3")
+
+
+def test_compile_command_prints_flops_and_memory(data_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxmodels.cli", "compile", "--config", str(ROOT / "experiments/mnist1d_mlp.py")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TFDS_DATA_DIR=data_dir),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "FLOPs per step, per device" in result.stdout
+    assert "params + optimizer state / device: 178.3 KiB" in result.stdout  # 15,210 params x 3 (Adam) x 4 B + step
+    assert "temporaries" in result.stdout
