@@ -7,7 +7,10 @@ A checkpoint `<workdir>/checkpoints/<step>/` holds, as items of one Orbax compos
   config  the resolved config that wrote it (JSON)
 The dropout RNG needs no saving: it is `fold_in(key(seed), step)`, recomputed from the restored step.
 
-Saves are asynchronous (training continues while Orbax writes), kept by two rules at once (Orbax
+Saves are asynchronous: the train loop only dispatches an on-device copy of the state (no host sync) and
+records the data iterator's position; one background thread hands the copy to Orbax, which writes it with
+its own async machinery. Errors of a save surface at the next save, `wait` or `close`. Checkpoints are
+kept by two rules at once (Orbax
 preservation policies): the last `train.keep_checkpoints`, and with `checkpoint.keep_best` the best K by
 `checkpoint.best_metric`. Orbax writes each save into `<step>.orbax-checkpoint-tmp-*` and renames it once
 complete (after writing `commit_success.txt`), so a crash mid-save leaves only a temporary dir, which is
@@ -19,6 +22,7 @@ names the mismatched parameter paths, raised before anything is written.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -134,6 +138,8 @@ class Checkpointer:
             "config": ocp.JsonCheckpointHandler(),
         }
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._pending: list[concurrent.futures.Future] = []
 
     @classmethod
     def from_config(cls, workdir: Path, config: ml_collections.ConfigDict, **kwargs: Any) -> Checkpointer:
@@ -267,9 +273,31 @@ class Checkpointer:
         `metrics` (eval results) rank the checkpoint for `keep_best`; non-finite ones are not recorded, so a
         diverged state is never the best. A state holding NaN or infinity is refused with an error.
         """
-        if step == self._last_saved:
+        self._raise_failed_saves()
+        if step == self._last_saved or not (force or self._manager.should_save(step)):
             return False
-        if not bool(_all_finite(state)):
+        if self.keep_best and metrics is not None and self.best_metric not in metrics:
+            raise CheckpointError(
+                f"checkpoint.best_metric {self.best_metric!r} is not a metric of this run; "
+                f"choose one of {', '.join(sorted(metrics))}"
+            )
+        ranked = None
+        if self.keep_best and metrics is not None and all(math.isfinite(value) for value in metrics.values()):
+            ranked = {key: float(value) for key, value in metrics.items()}
+        # Only dispatches here (the loop donates `state` and the sums to its next step, hence the copy);
+        # the iterator's position is read now, since the iterator moves on.
+        state, metric_sums = _copy((state, metric_sums))
+        finite = _all_finite(state)
+        data = _IteratorPosition(data_iterator) if data_iterator is not None else None
+        while len(self._pending) >= 2:  # at most one save queued behind the one being written
+            self._pending.pop(0).result()
+        self._pending.append(self._writer.submit(self._write, step, state, finite, data, metric_sums, ranked))
+        self._last_saved = step
+        return True
+
+    def _write(self, step: int, state: Any, finite: jax.Array, data: Any, metric_sums: Any, ranked: Any) -> None:
+        """Runs on the background thread: refuses a non-finite state, else starts Orbax's (async) save."""
+        if not bool(finite):
             last = self.latest_step()
             where = f"the last good checkpoint is step {last} in {self.directory}" if last else "no checkpoint exists"
             raise JaxmodelsError(
@@ -277,38 +305,52 @@ class Checkpointer:
                 f"{where}. Lower optimizer.learning_rate, set optimizer.grad_clip_norm, or train.on_nonfinite=skip"
             )
         items = {"state": ocp.args.StandardSave(state)}
-        if data_iterator is not None:
-            items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
+        if data is not None:
+            items["data"] = grain.checkpoint.CheckpointSave(data)
         if metric_sums is not None:
             items["loop"] = ocp.args.StandardSave({"metric_sums": metric_sums})
         if self._config_json is not None:
             items["config"] = ocp.args.JsonSave(self._config_json)
-        ranked = None
-        if self.keep_best and metrics is not None:
-            if self.best_metric not in metrics:
-                raise CheckpointError(
-                    f"checkpoint.best_metric {self.best_metric!r} is not a metric of this run; "
-                    f"choose one of {', '.join(sorted(metrics))}"
-                )
-            if all(math.isfinite(value) for value in metrics.values()):
-                ranked = {key: float(value) for key, value in metrics.items()}
-        saved = self._manager.save(step, args=ocp.args.Composite(**items), metrics=ranked, force=force)
-        if saved:
-            self._last_saved = step
-        return saved
+        self._manager.save(step, args=ocp.args.Composite(**items), metrics=ranked, force=True)
+
+    def _raise_failed_saves(self) -> None:
+        for future in [f for f in self._pending if f.done()]:
+            self._pending.remove(future)
+            future.result()  # re-raises the save's error here, on the train loop's thread
 
     def saving_in_progress(self) -> bool:
         """Whether an asynchronous save is still being written."""
-        return self._manager.is_saving_in_progress()
+        return any(not f.done() for f in self._pending) or self._manager.is_saving_in_progress()
 
     def wait(self) -> None:
-        """Blocks until pending asynchronous saves are committed."""
+        """Blocks until pending asynchronous saves are committed; raises the error of one that failed."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
         self._manager.wait_until_finished()
 
     def close(self) -> None:
         """Waits for pending saves to finish, then releases the manager."""
-        self._manager.wait_until_finished()
-        self._manager.close()
+        try:
+            self.wait()
+        finally:
+            self._writer.shutdown(wait=True)
+            self._manager.close()
+
+
+class _IteratorPosition:
+    """A Grain iterator's position, read at save time, in the form Grain's checkpoint handler writes."""
+
+    def __init__(self, iterator: grain.DatasetIterator):
+        self._state = json.dumps(iterator.get_state(), indent=4).encode()
+
+    def get_state(self) -> bytes:
+        return self._state
+
+
+@jax.jit
+def _copy(tree: Any) -> Any:
+    return jax.tree.map(lambda leaf: leaf.copy(), tree)
 
 
 @jax.jit

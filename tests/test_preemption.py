@@ -1,0 +1,111 @@
+"""Interrupted runs through the CLI, as a scheduler or a crash interrupts them: kill -9 and SIGTERM.
+
+Each test starts an unbroken reference run and the run it interrupts side by side, then re-runs the
+interrupted command and compares the final checkpoints (params, optimizer state, step) and metrics logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxmodels.checkpoint import load_params
+from tests.conftest import EXPERIMENTS
+
+NUM_STEPS = 1000
+# The `mlp` with dropout (dropout masks must be reproduced too), checkpoints every 50 steps.
+ARGS = [
+    "--config", str(EXPERIMENTS / "mnist1d_cnn.py"),
+    "--config.model.name=mlp", "--config.model.hidden_sizes=(64, 64)", "--config.model.dropout_rate=0.2",
+    f"--config.train.num_steps={NUM_STEPS}", "--config.train.checkpoint_every=50", "--config.train.eval_every=250",
+    "--config.train.log_every=50", "--config.train.progress_bar=False",
+]  # fmt: skip
+
+
+def start(workdir: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "jaxmodels.cli", "train", "--workdir", str(workdir), *ARGS, *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str]:
+    _, err = process.communicate(timeout=600)
+    return process.returncode, err
+
+
+def wait_for_first_checkpoint(workdir: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while not list((workdir / "checkpoints").glob("*/commit_success.txt")):
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def final_state(workdir: Path):
+    with ocp.StandardCheckpointer() as reader:
+        return reader.restore(workdir.absolute() / "checkpoints" / str(NUM_STEPS) / "state")
+
+
+def log(workdir: Path) -> list[dict]:
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "train/steps_per_second"} for r in records]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    state_a, state_b = final_state(a), final_state(b)
+    assert jax.tree.structure(state_a) == jax.tree.structure(state_b)
+    for x, y in zip(jax.tree.leaves(state_a), jax.tree.leaves(state_b), strict=True):
+        assert np.array_equal(x, y)  # bitwise: params, optimizer state, step
+    assert log(a) == log(b)
+
+
+def test_a_run_killed_at_any_moment_resumes_to_the_same_result(tmp_path, data_dir):
+    reference, victim = start(tmp_path / "reference"), start(tmp_path / "killed")
+    wait_for_first_checkpoint(tmp_path / "killed", victim)
+    time.sleep(random.uniform(0.0, 0.1))  # an arbitrary moment: mid-step, mid-save or mid-log
+    os.kill(victim.pid, signal.SIGKILL)
+    assert finish(victim)[0] == -signal.SIGKILL
+    code, err = finish(start(tmp_path / "killed"))
+    assert code == 0, err
+    assert "resumed from the checkpoint at step" in err
+    assert finish(reference)[0] == 0
+    assert_same_run(tmp_path / "reference", tmp_path / "killed")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxmodels.cli", "export", "--workdir", str(tmp_path / "killed"), "--out",
+         str(tmp_path / "export")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["step"] == NUM_STEPS
+    exported, _ = load_params(tmp_path / "export")
+    reference_params = final_state(tmp_path / "reference")["params"]
+    assert all(map(np.array_equal, jax.tree.leaves(exported["params"]), jax.tree.leaves(reference_params)))
+
+
+def test_sigterm_saves_exits_0_and_says_how_to_resume(tmp_path, data_dir):
+    grain = "--config.data.loader=grain"  # the data iterator's position must be saved too
+    reference, victim = start(tmp_path / "reference", grain), start(tmp_path / "stopped", grain)
+    wait_for_first_checkpoint(tmp_path / "stopped", victim)
+    time.sleep(random.uniform(0.0, 0.1))
+    victim.send_signal(signal.SIGTERM)
+    code, err = finish(victim)
+    assert code == 0, err
+    line = next(line for line in err.splitlines() if line.startswith("jaxmodels: stopped by SIGTERM at step"))
+    step = int(line.split("at step ")[1].split(";")[0])
+    assert 0 < step < NUM_STEPS and (tmp_path / "stopped" / "checkpoints" / str(step) / "commit_success.txt").is_file()
+    assert f"To resume, run the same command again: jaxmodels train --workdir {tmp_path / 'stopped'}" in line
+    code, err = finish(start(tmp_path / "stopped", grain))
+    assert code == 0, err
+    assert f"resumed from the checkpoint at step {step}" in err
+    assert finish(reference)[0] == 0
+    assert_same_run(tmp_path / "reference", tmp_path / "stopped")
