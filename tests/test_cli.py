@@ -111,3 +111,30 @@ def test_help_lists_the_commands():
 def test_unknown_flags_are_usage_errors(tmp_path):
     result = jaxmodels("train", "--config", CNN, "--workdir", str(tmp_path), "--bogus")
     assert result.returncode == 2 and "unrecognized arguments: --bogus" in result.stderr
+
+
+def test_an_unwritable_workdir_is_one_clear_line(tmp_path, data_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = jaxmodels("train", "--config", CNN, "--workdir", str(blocker / "w"), *FAST, data_dir=data_dir)
+    assert_one_line_error(result, "cannot write to workdir", "choose a writable --workdir")
+
+
+def test_bad_config_on_a_trained_workdir_leaves_it_untouched(trained_workdir, data_dir):
+    workdir, _ = trained_workdir
+    before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file() and "tensorboard" not in p.parts}
+    for override in ("--config.train.num_steps=many", "--config.checkpoint.best_mod=max"):
+        result = jaxmodels("train", "--config", CNN, "--workdir", str(workdir), override, *FAST, data_dir=data_dir)
+        assert_one_line_error(result, "config key")
+    after = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file() and "tensorboard" not in p.parts}
+    assert after == before
+
+
+def test_export_of_a_trained_workdir(trained_workdir, tmp_path):
+    workdir, _ = trained_workdir
+    result = jaxmodels("export", "--workdir", str(workdir), "--out", str(tmp_path / "params"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["step"] == 300
+    assert_one_line_error(
+        jaxmodels("export", "--workdir", str(workdir), "--out", str(tmp_path / "params")), "not empty"
+    )
