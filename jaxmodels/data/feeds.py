@@ -113,8 +113,3 @@ class GrainFeed:
     def select_batch(step: jax.Array, batch: Example) -> Example:
         del step
         return batch
-
-
-def example_shapes(batch: Example) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Shapes and dtypes of a batch, for error messages and logs."""
-    return {key: (array.shape, array.dtype) for key, array in batch.items()}
