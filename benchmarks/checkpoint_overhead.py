@@ -1,11 +1,12 @@
 """What asynchronous checkpointing costs: the train loop with a save every 100 steps vs. only at the end.
 
-One experiment (the MNIST-1D CNN of experiments/mnist1d_cnn.py, batch 100, Adam, or `--model mlp`) is
-built and compiled once; then the loop (`jaxmodels.loop._run`, logging every 50 steps and evaluating every
-250 as in the experiment) runs from step 0 into fresh workdirs, alternating the two settings over several
+One experiment (by default the small char-level GPT of experiments/shakespeare_char_gpt.py, 0.8M
+parameters) is built and compiled once; then the loop (`jaxmodels.loop._run`, logging and evaluating as
+the experiment says) runs from step 0 into fresh workdirs, alternating the two settings over several
 rounds. We report the median wall time of each and the overhead. Both settings save at the last step.
 
-    python benchmarks/checkpoint_overhead.py [--steps 6000] [--every 100] [--rounds 3] [--model mnist1d_cnn]
+    python benchmarks/checkpoint_overhead.py [--steps 600] [--every 100] [--rounds 3]
+    python benchmarks/checkpoint_overhead.py --experiment experiments/mnist1d_cnn.py --steps 6000
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from jaxmodels.loop import _run, build_experiment
 from jaxmodels.metric_writers import MetricWriter, ProgressDisplay
 from jaxmodels.preemption import PreemptionGuard
 
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
 
 def timed_run(experiment, config, workdir: Path) -> float:
     """Seconds for the whole loop from step 0, pending saves included (the checkpointer is closed)."""
@@ -44,16 +47,16 @@ def timed_run(experiment, config, workdir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--experiment", default=str(EXPERIMENTS / "shakespeare_char_gpt.py"))
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--model", default="mnist1d_cnn", help="mnist1d_cnn, or mlp (with dropout 0.2)")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. --config.model.name=mlp")
     args = parser.parse_args()
 
-    config = config_lib.load_config_file(Path(__file__).resolve().parents[1] / "experiments" / "mnist1d_cnn.py")
-    model = ["--config.model.name=mlp", "--config.model.dropout_rate=0.2"] if args.model == "mlp" else []
+    config = config_lib.load_config_file(args.experiment)
     config = config_lib.apply_overrides(
-        config, [f"--config.train.num_steps={args.steps}", "--config.train.progress_bar=False", *model]
+        config, [f"--config.train.num_steps={args.steps}", "--config.train.progress_bar=False", *args.overrides]
     )
     settings = {
         f"save every {args.every} steps (async)": args.every,
@@ -73,7 +76,8 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in times.items()}
     with_saves, without = medians.values()
     result = {
-        "model": args.model,
+        "experiment": args.experiment,
+        "model": config.model.name,
         "steps": args.steps,
         "seconds": {name: round(value, 3) for name, value in medians.items()},
         "all_seconds": {name: [round(v, 3) for v in values] for name, values in times.items()},

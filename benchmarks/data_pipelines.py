@@ -113,10 +113,10 @@ def pipelines(inputs: Inputs, threads: int) -> dict[str, Iterable[dict]]:
         "shakespeare passages -> subword ids packed to 128, batch 64": transforms.pack_sequences(
             passage_tokens, 128
         ).batch(64),
-        "shakespeare word2vec skip-gram pairs (window 5, 5 negatives), batch 1024": transforms.word2vec_dataset(
+        "shakespeare word2vec skip-gram pairs (window 5, 5 negatives), batch 1024": transforms.Word2VecBatches(
             inputs.word_ids, **word2vec
         ),
-        "shakespeare word2vec CBOW (window 5, 5 negatives), batch 1024": transforms.word2vec_dataset(
+        "shakespeare word2vec CBOW (window 5, 5 negatives), batch 1024": transforms.Word2VecBatches(
             inputs.word_ids, mode="cbow", **word2vec
         ),
     }

@@ -40,7 +40,7 @@ def measure(path: str, seconds: float, overrides: list[str]) -> tuple[str, float
     feed = experiment.feed
     feed_rate = rate(lambda i: feed.args_for_step(i), seconds)
     state = jax.tree.map(lambda x: x.copy(), experiment.initial_state)
-    sums = jax.device_put(experiment.zero_metrics)
+    sums = experiment.strategy.put_replicated(experiment.zero_metrics)
     args = feed.args_for_step(0)
 
     def step(_: int) -> None:

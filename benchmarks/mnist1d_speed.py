@@ -66,7 +66,7 @@ def minimal_jax_loop(arrays: dict, num_steps: int, batch_size: int = 100) -> flo
 def jaxmodels_loop(experiment, num_steps: int) -> float:
     """jaxmodels' compiled loop step, driven as `loop._run` drives it (feed args, metric sums)."""
     state = jax.tree.map(jnp.copy, experiment.initial_state)  # the loop step donates its input
-    sums = jax.device_put(experiment.zero_metrics)
+    sums = experiment.strategy.put_replicated(experiment.zero_metrics)
     feed = experiment.feed
     for s in range(40):  # compile + warm up
         state, sums = experiment.loop_step(state, sums, *feed.args_for_step(s))

@@ -259,7 +259,12 @@ class Strategy:
 
 
 class PmapStrategy(Strategy):
-    """`jax.pmap` over this process's devices; collectives over the axis 'data' (see the module docstring)."""
+    """`jax.pmap` with collectives over the axis 'data' (see the module docstring).
+
+    Each process feeds and holds its own devices' slices. With several processes the mapped axis spans
+    every device of the run (`devices=None`: JAX's multi-process pmap), so `pmean` averages across hosts;
+    the state is checkpointed as one global, fully replicated array per leaf, as Orbax requires.
+    """
 
     name = "pmap"
 
@@ -268,6 +273,7 @@ class PmapStrategy(Strategy):
         self.num_parts = len(self.devices)
         self.data_parallelism = len(devices)
         self._sharding = NamedSharding(Mesh(np.array(self.devices), (DATA,)), P(DATA))
+        self._pmap_devices = None if jax.process_count() > 1 else self.devices  # multi-process: all devices
 
     def model_overrides(self, model_cls: type) -> dict[str, Any]:
         fields = {f.name for f in dataclasses.fields(model_cls)} if dataclasses.is_dataclass(model_cls) else set()
@@ -284,10 +290,10 @@ class PmapStrategy(Strategy):
 
     def compile_step(self, step: Callable[..., Any], state_shardings: Any) -> Callable[..., Any]:
         del state_shardings
-        return jax.pmap(step, axis_name=DATA, devices=self.devices, donate_argnums=(0, 1))
+        return jax.pmap(step, axis_name=DATA, devices=self._pmap_devices, donate_argnums=(0, 1))
 
     def compile_eval(self, step: Callable[..., Any]) -> Callable[..., Any]:
-        return jax.pmap(step, axis_name=DATA, devices=self.devices)
+        return jax.pmap(step, axis_name=DATA, devices=self._pmap_devices)
 
     def place_batch(self, batch: dict[str, np.ndarray]) -> Any:
         def split(x: np.ndarray) -> jax.Array:
@@ -296,12 +302,18 @@ class PmapStrategy(Strategy):
         return jax.tree.map(split, batch)
 
     def put_replicated(self, tree: Any) -> Any:
-        return jax.tree.map(lambda x: jax.device_put(jnp.stack([x] * self.num_parts), self._sharding), tree)
+        def replicate(x: Any) -> jax.Array:
+            local = x.addressable_data(0) if isinstance(x, jax.Array) and not x.is_fully_addressable else x
+            return jax.device_put(jnp.stack([local] * self.num_parts), self._sharding)
+
+        return jax.tree.map(replicate, tree)
 
     def to_host(self, tree: Any) -> Any:
-        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0))[0], tree)
+        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0))[0, ...], tree)
 
     def canonical_state(self, state: Any) -> Any:
+        if jax.process_count() > 1:
+            return jax.tree.map(_global_replica, state)
         return jax.tree.map(lambda x: x.addressable_data(0)[0], state)
 
     def place_state(self, state: Any) -> Any:
@@ -309,6 +321,13 @@ class PmapStrategy(Strategy):
 
     def from_canonical(self, state: Any) -> Any:
         return self.put_replicated(state)
+
+
+def _global_replica(x: jax.Array) -> jax.Array:
+    """A pmapped leaf (one replica per local device) -> one global array replicated over every device of the run."""
+    replicas = [shard.data[0] for shard in sorted(x.addressable_shards, key=lambda shard: shard.device.id)]
+    sharding = NamedSharding(Mesh(np.array(jax.devices()), (DATA,)), P())
+    return jax.make_array_from_single_device_arrays(replicas[0].shape, sharding, replicas)
 
 
 class MeshStrategy(Strategy):
@@ -349,6 +368,10 @@ class MeshStrategy(Strategy):
         return jax.lax.with_sharding_constraint(batch, self.batch_sharding)
 
     def place_batch(self, batch: dict[str, np.ndarray]) -> Any:
+        if self.mesh.size == 1:  # the compiled step's C++ dispatch copies numpy in ~15x faster than device_put
+            return batch
+        if not self.host_batches:  # this process holds the whole batch: one transfer for all its arrays
+            return jax.device_put(batch, self.batch_sharding)
         return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.batch_sharding, x), batch)
 
     def put_replicated(self, tree: Any) -> Any:

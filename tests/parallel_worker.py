@@ -1,7 +1,8 @@
 """Runs the multi-device checks of test_parallel.py in a fresh process with fake CPU devices.
 
     python -m tests.parallel_worker strategies DATA_DIR OUT.json       (8 devices: every strategy vs one device)
-    python -m tests.parallel_worker process DATA_DIR OUT.json PORT ID  (one of two jax.distributed processes)
+    python -m tests.parallel_worker restores DATA_DIR OUT.json         (8 devices: checkpoints across strategies)
+    python -m tests.parallel_worker process DATA_DIR OUT.json PORT ID WORKDIR STRATEGY  (one of two processes)
     python -m tests.parallel_worker lonely DATA_DIR OUT.json PORT      (process 0 of 2 whose peer never starts)
 
 XLA_FLAGS must set the device count before JAX is imported, so the checks cannot run inside the pytest process
@@ -10,7 +11,6 @@ XLA_FLAGS must set the device count before JAX is imported, so the checks cannot
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
@@ -19,19 +19,15 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxmodels import config as config_lib
 from jaxmodels import parallel
 from jaxmodels.checkpoint import Checkpointer, abstract_like
 from jaxmodels.errors import ConfigError
-from jaxmodels.loop import build_experiment, evaluate, train_and_evaluate
-from jaxmodels.models import get_model
+from jaxmodels.loop import _restore_workdir, build_experiment, evaluate, evaluate_workdir, train_and_evaluate
 from jaxmodels.models.cnn import batch_norm
 from jaxmodels.models.registry import register
-from jaxmodels.train import create_train_state, train_step
 
 STEPS = 20
 
@@ -49,28 +45,6 @@ class TinyBNCNN(nn.Module):
         h = nn.Conv(self.channels, (5,), strides=(2,), use_bias=False)(x[..., None])  # BN brings the bias
         h = nn.relu(batch_norm(train, self.bn_axis_name)(h))
         return nn.Dense(self.num_classes)(h.reshape(h.shape[0], -1))
-
-
-class CausalLM:
-    """Next-token cross-entropy, for the GPT checks (the library's LM task lives elsewhere)."""
-
-    def model_inputs(self, batch: dict) -> tuple[tuple[Any, ...], dict]:
-        return (batch["tokens"][:, :-1],), {}
-
-    def loss_and_metrics(self, logits: jax.Array, batch: dict) -> tuple[jax.Array, dict]:
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), batch["tokens"][:, 1:])
-        total, count = losses.sum(), jnp.asarray(losses.size, jnp.float32)
-        return total / count, {"loss": total, "count": count}
-
-
-class Classify:
-    def model_inputs(self, batch: dict) -> tuple[tuple[Any, ...], dict]:
-        return (batch["inputs"],), {}
-
-    def loss_and_metrics(self, logits: jax.Array, batch: dict) -> tuple[jax.Array, dict]:
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
-        total, count = losses.sum(), jnp.asarray(losses.size, jnp.float32)
-        return total / count, {"loss": total, "count": count}
 
 
 def make_config(data_dir: str, *overrides: str) -> Any:
@@ -102,8 +76,14 @@ def tolist(tree: Any) -> list:
     return [host(x).tolist() for x in jax.tree.leaves(tree)]
 
 
-def loop_run(config: Any, with_eval: bool = True) -> dict:
-    """STEPS steps of the real loop step (resident or Grain feed, strategy from config); losses read each step."""
+def named(params: Any) -> dict[str, list]:
+    """Parameters by path, e.g. "['block_0']['mlp']['fc']['kernel']", as nested lists."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    return {jax.tree_util.keystr(path): tolist(leaf)[0] for path, leaf in flat}
+
+
+def loop_run(config: Any) -> dict:
+    """STEPS steps of the real loop step (feed, task, strategy from config); losses read each step, then eval."""
     experiment = build_experiment(config)
     strategy, state, losses = experiment.strategy, experiment.initial_state, []
     for step in range(STEPS):
@@ -112,49 +92,17 @@ def loop_run(config: Any, with_eval: bool = True) -> dict:
         metrics = strategy.to_host(sums)
         losses.append(float(metrics["loss"] / metrics["count"]))
     canonical = strategy.canonical_state(state)
-    return {
-        "losses": losses,
-        "params": tolist(canonical.params),
-        "model_state": tolist(canonical.model_state),
-        "eval": evaluate(experiment, state) if with_eval else None,
-    }
-
-
-@functools.cache
-def initial_state(model: nn.Module, task: Any, example: tuple) -> Any:
-    """One initialisation per model on one device (init compiles slowly on CPU), then placed per strategy."""
-    batch = {key: np.zeros(shape, dtype) for key, shape, dtype in example}
-    return jax.jit(functools.partial(create_train_state, model, task, TX))(batch, jax.random.key(0))
-
-
-TX = optax.adam(3e-3)
-
-
-def step_run(config: Any, model: nn.Module, task: Any, batches: list[dict]) -> dict:
-    """STEPS steps of `train_step` compiled by the config's strategy, batches placed as a streamed feed's are."""
-    strategy = parallel.make_strategy(config)
-    example = tuple((key, value.shape, value.dtype.str) for key, value in batches[0].items())
-    state = strategy.place_state(initial_state(model, task, example))
-    model = model.clone(**strategy.model_overrides(type(model)))
-    tx = TX
-    step = functools.partial(train_step, model=model, task=task, tx=tx, **strategy.step_options())
-
-    def loop_step(state: Any, sums: Any, batch: dict) -> tuple[Any, Any]:
-        state, metrics = step(state, strategy.constrain_batch(batch), jax.random.key(1))
-        return state, jax.tree.map(jnp.add, sums, metrics)
-
-    compiled = strategy.compile_step(loop_step, strategy.state_shardings(state))
-    zeros = {"loss": np.zeros((), np.float32), "count": np.zeros((), np.float32)}
-    losses, shardings = [], {}
-    for i in range(STEPS):
-        sums = strategy.put_replicated(zeros)
-        state, sums = compiled(state, sums, strategy.place_batch(batches[i % len(batches)]))
-        metrics = strategy.to_host(sums)
-        losses.append(float(metrics["loss"] / metrics["count"]))
+    specs = {}
     if isinstance(strategy, parallel.MeshStrategy):
         flat = jax.tree_util.tree_flatten_with_path(state.params)[0]
-        shardings = {jax.tree_util.keystr(path): str(leaf.sharding.spec) for path, leaf in flat}
-    return {"losses": losses, "params": tolist(strategy.canonical_state(state).params), "specs": shardings}
+        specs = {jax.tree_util.keystr(path): str(leaf.sharding.spec) for path, leaf in flat}
+    return {
+        "losses": losses,
+        "params": named(canonical.params),
+        "model_state": tolist(canonical.model_state),
+        "eval": evaluate(experiment, state),
+        "specs": specs,
+    }
 
 
 STRATEGIES = {
@@ -162,52 +110,63 @@ STRATEGIES = {
     "pmap": ["--config.parallel.strategy=pmap"],
     "dp": ["--config.parallel.strategy=dp"],
     "fsdp": ["--config.parallel.strategy=fsdp"],
+    "tp": ["--config.parallel.strategy=tp", "--config.parallel.mesh.model=2"],  # a (data 4, model 2) mesh
+}
+GPT_LM = [  # the library's own LM task on Shakespeare characters: a 2-layer, 4-head GPT
+    "--config.task.name=lm",
+    "--config.data.name=shakespeare",
+    "--config.data.tokenizer=char",
+    "--config.data.block_size=16",
+    "--config.data.batch_size=32",
+    "--config.data.eval_batch_size=64",
+    "--config.data.eval_windows=64",
+    "--config.model.name=gpt",
+    "--config.model.block_size=16",
+    "--config.model.num_layers=2",
+    "--config.model.num_heads=4",
+    "--config.model.embed_dim=32",
+    "--config.model.dropout=0.0",
+    # SGD with momentum, not Adam: in attention some weights have a true gradient of 0 (the key bias and
+    # key weights along inputs shared by all positions shift every score of a query equally), and Adam's
+    # normalisation turns the float noise there into learning-rate-sized steps that differ with reduction order.
+    "--config.optimizer.name=sgd",
+    "--config.optimizer.momentum=0.9",
+    "--config.optimizer.learning_rate=0.1",
+]
+FAMILIES = {  # family -> (overrides, strategies that apply); tp splits only the Transformer
+    "mlp": ([], ("single", "pmap", "dp", "fsdp")),
+    "bn": (["--config.model.name=tiny_bn_cnn"], ("single", "pmap", "dp", "fsdp")),
+    "lstm": (
+        ["--config.model.name=rnn_classifier", "--config.model.cell=lstm", "--config.model.hidden_size=16"],
+        ("single", "pmap", "dp", "fsdp"),
+    ),
+    "gpt": (GPT_LM, ("single", "pmap", "dp", "fsdp", "tp")),
 }
 
 
+def timed(results: dict, name: str, fn: Any, *args: Any) -> Any:
+    """fn(*args), its seconds recorded in results['timings'] and printed (the suite's slow part, made visible)."""
+    start = time.perf_counter()
+    out = fn(*args)
+    results.setdefault("timings", {})[name] = round(time.perf_counter() - start, 2)
+    print(name, results["timings"][name], file=sys.stderr, flush=True)
+    return out
+
+
 def strategies(data_dir: str) -> dict:
-    results: dict[str, Any] = {"timings": {}}
-
-    def timed(name: str, fn: Any, *args: Any) -> Any:
-        start = time.perf_counter()
-        out = fn(*args)
-        results["timings"][name] = round(time.perf_counter() - start, 2)
-        print(name, results["timings"][name], file=sys.stderr, flush=True)
-        return out
-
-    families = {"mlp": ([], STRATEGIES), "bn": (["--config.model.name=tiny_bn_cnn"], ("single", "pmap"))}
-    for family, (overrides, names) in families.items():
+    results: dict[str, Any] = {}
+    for family, (overrides, names) in FAMILIES.items():
         for name in names:
             config = make_config(data_dir, *overrides, *STRATEGIES[name])
-            results[f"{family}/{name}"] = timed(f"{family}/{name}", loop_run, config, name in ("single", "pmap"))
+            results[f"{family}/{name}"] = timed(results, f"{family}/{name}", loop_run, config)
     # In stored order, the Grain feed reads the same batches as the resident one (and as two processes do).
     ordered = ["--config.data.shuffle=False"]
     results["mlp/single_ordered"] = timed(
-        "mlp/single_ordered", loop_run, make_config(data_dir, *ordered, *STRATEGIES["single"])
+        results, "mlp/single_ordered", loop_run, make_config(data_dir, *ordered, *STRATEGIES["single"])
     )
     results["mlp/dp_grain"] = timed(
-        "mlp/dp_grain", loop_run, make_config(data_dir, *ordered, "--config.data.loader=grain"), False
+        results, "mlp/dp_grain", loop_run, make_config(data_dir, *ordered, "--config.data.loader=grain")
     )
-
-    rng = np.random.default_rng(0)
-    lstm = get_model("rnn_classifier", cell="lstm", hidden_size=16, num_classes=4)
-    sequences = [
-        {"inputs": rng.normal(size=(64, 12, 3)).astype(np.float32), "label": rng.integers(0, 4, 64).astype(np.int32)}
-        for _ in range(4)
-    ]
-    for name in ("single", "pmap", "fsdp"):
-        config = make_config(data_dir, *STRATEGIES[name])
-        results[f"lstm/{name}"] = timed(f"lstm/{name}", step_run, config, lstm, Classify(), sequences)
-
-    gpt = get_model("gpt", vocab_size=32, block_size=16, num_layers=2, num_heads=4, embed_dim=32, dropout=0.0)
-    texts = [{"tokens": rng.integers(0, 32, (32, 16)).astype(np.int32)} for _ in range(4)]
-    gpt_strategies = {
-        **{name: STRATEGIES[name] for name in ("single", "pmap", "fsdp")},
-        "tp": ["--config.parallel.strategy=tp", "--config.parallel.mesh.model=2"],
-    }
-    for name, strategy in gpt_strategies.items():
-        config = make_config(data_dir, "--config.data.batch_size=32", *strategy)
-        results[f"gpt/{name}"] = timed(f"gpt/{name}", step_run, config, gpt, CausalLM(), texts)
 
     reports = {}
     for name, overrides in {
@@ -215,21 +174,19 @@ def strategies(data_dir: str) -> dict:
         "dp256": ["--config.data.batch_size=256"],
         "fsdp64": ["--config.data.batch_size=64", "--config.parallel.strategy=fsdp"],
     }.items():
-        reports[name] = timed(f"compile/{name}", parallel.compile_train_step, make_config(data_dir, *overrides))
+        reports[name] = timed(
+            results, f"compile/{name}", parallel.compile_train_step, make_config(data_dir, *overrides)
+        )
     results["compile"] = reports
 
     errors = {}
     for name, overrides in {
         "indivisible_batch": ["--config.data.batch_size=60"],
         "mesh": ["--config.parallel.mesh.data=3"],
-        "tp_heads": ["--config.parallel.strategy=tp", "--config.parallel.mesh.model=8", "--config.data.batch_size=32"],
+        "tp_heads": [*GPT_LM, "--config.parallel.strategy=tp", "--config.parallel.mesh.model=8"],
     }.items():
         try:
-            config = make_config(data_dir, *overrides)
-            if name == "tp_heads":
-                step_run(config, gpt, CausalLM(), texts)
-            else:
-                parallel.make_strategy(config)
+            build_experiment(make_config(data_dir, *overrides))
             errors[name] = None
         except ConfigError as error:
             errors[name] = str(error)
@@ -237,10 +194,76 @@ def strategies(data_dir: str) -> dict:
     return results
 
 
-def process(data_dir: str, port: str, process_id: str, workdir: str) -> dict:
+def logged_losses(workdir: Path) -> list[float]:
+    return [json.loads(line)["train/loss"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def resumed_elsewhere(data_dir: str, workdir: Path, first: list[str], then: list[str]) -> dict:
+    """STEPS // 2 steps under the `first` strategy, then resumed to STEPS under `then`, in one workdir.
+
+    Also restores the halfway checkpoint directly under `then`: its values must equal what was saved, bit for
+    bit, laid out in `then`'s shardings.
+    """
+    half = STEPS // 2
+    every_step = ["--config.train.log_every=1", f"--config.train.checkpoint_every={half}"]
+    saved, _ = train_and_evaluate(
+        make_config(data_dir, *first, *every_step, f"--config.train.num_steps={half}"), workdir
+    )
+    config = make_config(data_dir, *then, *every_step)
+    experiment = build_experiment(config)
+    target = experiment.strategy.canonical_state(experiment.initial_state)
+    checkpointer = Checkpointer.from_config(workdir, config, read_only=True)
+    restored = checkpointer.restore(half, abstract_like(target), None)
+    checkpointer.close()
+    state, final = train_and_evaluate(config, workdir)
+    return {
+        "restored_equal": all(np.array_equal(a, b) for a, b in zip(tolist(saved), tolist(restored), strict=True)),
+        "restored_specs": sorted(
+            {str(getattr(leaf.sharding, "spec", "")) for leaf in jax.tree.leaves(restored.params)}
+        ),
+        "losses": logged_losses(workdir),
+        "params": named(state.params),
+        "eval": final,
+    }
+
+
+def evaluated_on_one_device(data_dir: str, workdir: Path, trained_on: list[str]) -> dict:
+    """Trains STEPS steps under `trained_on`; then restores that workdir on one device and evaluates it."""
+    state, final = train_and_evaluate(make_config(data_dir, *trained_on), workdir)
+    one_device = [*STRATEGIES["single"], "--config.parallel.strategy=dp", "--config.parallel.mesh.model=1"]
+    experiment, restored, step = _restore_workdir(workdir, one_device)
+    return {
+        "devices": len(experiment.strategy.mesh.devices.flat),
+        "step": step,
+        "restored_equal": all(np.array_equal(a, b) for a, b in zip(tolist(state), tolist(restored), strict=True)),
+        "eval_trained": final,
+        "eval_restored": evaluate_workdir(workdir, one_device)[1],
+    }
+
+
+def restores(data_dir: str, root: str) -> dict:
+    """Checkpoints written under one strategy and device count, restored under another (issue: other hardware)."""
+    root_path, results = Path(root), {}
+    results["unbroken"] = timed(results, "unbroken", loop_run, make_config(data_dir, *STRATEGIES["single"]))
+    cases = {"single->fsdp": ("single", "fsdp"), "pmap->dp": ("pmap", "dp"), "fsdp->pmap": ("fsdp", "pmap")}
+    for name, (first, then) in cases.items():
+        results[name] = timed(
+            results, name, resumed_elsewhere, data_dir, root_path / name, STRATEGIES[first], STRATEGIES[then]
+        )
+    results["fsdp->eval on 1"] = timed(
+        results, "fsdp->eval on 1", evaluated_on_one_device, data_dir, root_path / "fsdp", STRATEGIES["fsdp"]
+    )
+    results["gpt tp->eval on 1"] = timed(
+        results, "gpt tp->eval on 1", evaluated_on_one_device, data_dir, root_path / "tp", [*GPT_LM, *STRATEGIES["tp"]]
+    )
+    return results
+
+
+def process(data_dir: str, port: str, process_id: str, workdir: str, strategy: str) -> dict:
     config = make_config(
         data_dir,
         "--config.data.shuffle=False",
+        *STRATEGIES[strategy],
         f"--config.parallel.coordinator_address=127.0.0.1:{port}",
         "--config.parallel.num_processes=2",
         f"--config.parallel.process_id={process_id}",
@@ -254,7 +277,7 @@ def process(data_dir: str, port: str, process_id: str, workdir: str) -> dict:
     log = [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
     return {
         "losses": [record["train/loss"] for record in log],
-        "params": tolist(state.params),
+        "params": named(state.params),
         "eval": final,
         "restored_equal": all(np.array_equal(a, b) for a, b in zip(tolist(state), tolist(restored), strict=True)),
         "process_count": jax.process_count(),
@@ -279,6 +302,8 @@ def main() -> None:
     mode, data_dir, out, *rest = sys.argv[1:]
     if mode == "strategies":
         result = strategies(data_dir)
+    elif mode == "restores":
+        result = restores(data_dir, str(Path(out).parent / "restores"))
     elif mode == "process":
         result = process(data_dir, *rest)
     else:

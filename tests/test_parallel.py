@@ -58,26 +58,38 @@ def results(data_dir, tmp_path_factory) -> dict:
 
 def assert_same_run(run: dict, reference: dict) -> None:
     np.testing.assert_allclose(run["losses"], reference["losses"], rtol=1e-5, atol=1e-5)
-    for leaf, expected in zip(run["params"], reference["params"], strict=True):
-        np.testing.assert_allclose(leaf, expected, rtol=1e-4, atol=1e-4)
+    assert run["params"].keys() == reference["params"].keys()
+    for path, expected in reference["params"].items():
+        np.testing.assert_allclose(run["params"][path], expected, rtol=1e-4, atol=1e-4, err_msg=path)
 
 
-@pytest.mark.parametrize(
-    "run",
-    ["mlp/pmap", "mlp/dp", "mlp/fsdp", "bn/pmap", "lstm/pmap", "lstm/fsdp", "gpt/pmap", "gpt/fsdp", "gpt/tp"],
-)
+MATRIX = [
+    f"{family}/{strategy}"
+    for family, strategies in {
+        "mlp": ("pmap", "dp", "fsdp"),
+        "bn": ("pmap", "dp", "fsdp"),  # a CNN with BatchNorm
+        "lstm": ("pmap", "dp", "fsdp"),
+        "gpt": ("pmap", "dp", "fsdp", "tp"),  # through the LM task on Shakespeare characters
+    }.items()
+    for strategy in strategies
+]
+
+
+@pytest.mark.parametrize("run", MATRIX)
 def test_strategy_on_8_devices_matches_one_device(results, run):
+    reference = results[run.split("/")[0] + "/single"]
     assert len(results[run]["losses"]) >= 20
-    assert_same_run(results[run], results[run.split("/")[0] + "/single"])
+    assert_same_run(results[run], reference)
+    assert results[run]["eval"].keys() == reference["eval"].keys()
+    np.testing.assert_allclose(list(results[run]["eval"].values()), list(reference["eval"].values()), rtol=1e-4)
 
 
-def test_pmap_syncs_batchnorm_statistics_and_reduces_eval_metrics(results):
-    for leaf, expected in zip(results["bn/pmap"]["model_state"], results["bn/single"]["model_state"], strict=True):
+@pytest.mark.parametrize("strategy", ["pmap", "dp", "fsdp"])
+def test_batchnorm_statistics_match_one_device(results, strategy):
+    for leaf, expected in zip(
+        results[f"bn/{strategy}"]["model_state"], results["bn/single"]["model_state"], strict=True
+    ):
         np.testing.assert_allclose(leaf, expected, rtol=1e-5, atol=1e-6)
-    for family in ("mlp", "bn"):
-        pmap, single = results[f"{family}/pmap"]["eval"], results[f"{family}/single"]["eval"]
-        assert pmap.keys() == single.keys()
-        np.testing.assert_allclose(list(pmap.values()), list(single.values()), rtol=1e-5)
 
 
 def test_streamed_batches_are_assembled_into_the_same_global_batch(results):
@@ -95,8 +107,9 @@ def test_tp_splits_attention_heads_and_mlp_units_over_the_model_axis(results):
 
 def test_fsdp_shards_each_parameter_along_its_largest_divisible_dimension(results):
     specs = results["gpt/fsdp"]["specs"]
-    assert specs["['embeddings']['token']['embedding']"] == "P('data',)"  # (32 vocab, 32 embed): first of equals
+    assert specs["['embeddings']['token']['embedding']"] == "P(None, 'data')"  # (94 characters, 32): 94 % 8 != 0
     assert specs["['block_0']['mlp']['fc']['kernel']"] == "P(None, 'data')"  # (32, 128)
+    assert specs["['block_0']['attention']['key']['kernel']"] == "P('data',)"  # (32, 4 heads, 8)
     assert parallel.fsdp_spec((10, 3), 8) == jax.sharding.PartitionSpec()
 
 
@@ -122,17 +135,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_processes_reproduce_the_single_process_run(results, data_dir, tmp_path):
+@pytest.mark.parametrize("strategy", ["dp", "pmap"])
+def test_two_processes_reproduce_the_single_process_run(results, data_dir, tmp_path, strategy):
     port, workdir = str(free_port()), tmp_path / "run"
     outs = [tmp_path / f"process{i}.json" for i in range(2)]
-    processes = [worker("process", data_dir, outs[i], port, str(i), str(workdir), devices=4) for i in range(2)]
+    processes = [
+        worker("process", data_dir, outs[i], port, str(i), str(workdir), strategy, devices=4) for i in range(2)
+    ]
     for process in processes:
         done = finish(process)
         assert done.returncode == 0, done.stderr[-3000:]
     zero, one = (json.loads(out.read_text()) for out in outs)
     assert zero["process_count"] == 2 and zero["devices"] == 8 and zero["local_devices"] == 4
     assert_same_run(zero, results["mlp/single_ordered"])
-    np.testing.assert_allclose(zero["params"][0], one["params"][0])
+    for path, expected in zero["params"].items():
+        np.testing.assert_array_equal(one["params"][path], expected)  # both processes hold the same replica
     np.testing.assert_allclose(list(zero["eval"].values()), list(results["mlp/single_ordered"]["eval"].values()))
     assert zero["restored_equal"] and one["restored_equal"]
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["20"]
@@ -145,6 +162,37 @@ def test_a_peer_that_never_starts_ends_in_a_clear_timeout_error(data_dir, tmp_pa
     assert "jaxmodels: error: not all 2 processes connected to 127.0.0.1:" in done.stderr
     assert "parallel.initialization_timeout=3" in done.stderr
     assert time.perf_counter() - start < 60
+
+
+# ------------------------------------------------------------------------------- checkpoints across strategies
+
+
+@pytest.fixture(scope="module")
+def restores(data_dir, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("restores") / "restores.json"
+    done = finish(worker("restores", data_dir, out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("case", ["single->fsdp", "pmap->dp", "fsdp->pmap"])
+def test_a_run_resumed_under_another_strategy_continues_the_same_run(restores, case):
+    run, unbroken = restores[case], restores["unbroken"]
+    assert run["restored_equal"]  # the halfway checkpoint comes back bit for bit in the new layout
+    if case.endswith("fsdp"):
+        assert "P(None, 'data')" in run["restored_specs"]  # really sharded over the 8 devices
+    assert_same_run(run, unbroken)
+    np.testing.assert_allclose(list(run["eval"].values()), list(unbroken["eval"].values()), rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["fsdp->eval on 1", "gpt tp->eval on 1"])
+def test_a_checkpoint_saved_on_8_devices_is_evaluated_on_1(restores, case):
+    run = restores[case]
+    assert run["devices"] == 1 and run["step"] == 20
+    assert run["restored_equal"]
+    assert run["eval_restored"].keys() == run["eval_trained"].keys()
+    for key, value in run["eval_trained"].items():
+        assert run["eval_restored"][key] == pytest.approx(value, rel=1e-4)
 
 
 # ------------------------------------------------------------------------------------------ one device, in process

@@ -10,6 +10,7 @@ from scipy import stats
 from jaxmodels.data import text, tokenizers, transforms
 from jaxmodels.data.builders.shakespeare import read_works
 from jaxmodels.data.tokenizers import CLS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, SEP_ID, SPECIAL_TOKENS, UNK_ID
+from jaxmodels.errors import DataError
 
 # -------------------------------------------------------------------------------------------- tokenizers
 
@@ -311,17 +312,55 @@ def test_negative_samples_follow_counts_to_the_power_three_quarters():
     assert stats.chisquare(draws[NUM_SPECIAL:], unigram).pvalue < 1e-6  # the 3/4 power matters
 
 
+def _zipf_tokens(length: int) -> np.ndarray:
+    return (np.random.default_rng(0).zipf(1.5, length) % 500 + NUM_SPECIAL).astype(np.int32)
+
+
 @pytest.mark.parametrize("mode", ["skipgram", "cbow"])
-def test_word2vec_dataset_gives_fixed_size_batches_determined_by_the_seed(mode):
-    rng = np.random.default_rng(0)
-    tokens = (rng.zipf(1.5, 20_000) % 500 + NUM_SPECIAL).astype(np.int32)
+def test_word2vec_batches_have_a_fixed_size_and_are_determined_by_the_seed(mode):
+    tokens = _zipf_tokens(20_000)
 
     def batches(seed):
-        dataset = transforms.word2vec_dataset(tokens, batch_size=256, seed=seed, mode=mode, subsample_threshold=1e-3)
-        return list(dataset)
+        return list(transforms.Word2VecBatches(tokens, batch_size=256, seed=seed, mode=mode, subsample_threshold=1e-3))
 
     first = batches(0)
     assert len(first) > 10
     assert all(batch["center"].shape == (256,) and batch["negatives"].shape == (256, 5) for batch in first)
     np.testing.assert_array_equal(first[3]["center"], batches(0)[3]["center"])
     assert not np.array_equal(first[3]["center"], batches(1)[3]["center"])
+
+
+def test_word2vec_epochs_differ_and_the_iterator_resumes_exactly_across_an_epoch_boundary():
+    dataset = transforms.Word2VecBatches(_zipf_tokens(5_000), batch_size=128, seed=3, num_epochs=3)
+    run = list(dataset)
+    per_epoch = len(list(transforms.Word2VecBatches(_zipf_tokens(5_000), batch_size=128, seed=3, num_epochs=1)))
+    assert per_epoch < len(run) <= 3 * per_epoch + 3
+    assert not np.array_equal(run[0]["center"], run[per_epoch]["center"])  # epoch 1 is a fresh draw
+    for stop in (per_epoch - 1, per_epoch + 2):
+        iterator = iter(dataset)
+        for _ in range(stop):
+            next(iterator)
+        resumed = iter(dataset)
+        resumed.set_state(iterator.get_state())
+        rest = list(resumed)
+        assert len(rest) == len(run) - stop
+        for key in run[0]:
+            np.testing.assert_array_equal(np.stack([b[key] for b in rest]), np.stack([b[key] for b in run[stop:]]))
+
+
+def test_word2vec_process_shards_are_disjoint_rows_of_the_single_process_batch():
+    tokens = _zipf_tokens(10_000)
+    whole = list(transforms.Word2VecBatches(tokens, batch_size=192, seed=0))
+    parts = [
+        list(transforms.Word2VecBatches(tokens, batch_size=64, seed=0, process_index=p, process_count=3))
+        for p in range(3)
+    ]
+    assert all(len(part) == len(whole) for part in parts)
+    for key in whole[0]:
+        for step, batch in enumerate(whole):
+            np.testing.assert_array_equal(np.concatenate([part[step][key] for part in parts]), batch[key])
+
+
+def test_word2vec_text_shorter_than_a_batch_is_a_data_error():
+    with pytest.raises(DataError, match="fewer than one batch of 4096"):
+        next(iter(transforms.Word2VecBatches(_zipf_tokens(300), batch_size=4096, seed=0)))

@@ -117,14 +117,17 @@ def grain_train_dataset(
 
     Each batch is read with one vectorised `__getitems__` call (TFDS decodes records about twice as
     fast as one at a time) or, from `ExampleArrays` (already preprocessed), by one fancy index
-    per feature. Grain runs the reads in background threads and checkpoints the position.
+    per feature. Grain runs TFDS reads in background threads and checkpoints the position. A fancy
+    index costs ~30 us, less than handing a batch over from a Grain thread (~140 us), so cached
+    arrays are read in the calling thread: 32,000 vs 7,000 batches/s of 100 MNIST-1D examples.
     """
-    read = source.take if isinstance(source, ExampleArrays) else functools.partial(load_arrays, source, preprocess)
+    cached = isinstance(source, ExampleArrays)
+    read = source.take if cached else functools.partial(load_arrays, source, preprocess)
     local = shard_indices(len(source), process_index, process_count)
     batches = EpochBatches(len(local), batch_size, seed, shuffle)
     steps = steps_per_epoch(len(local), batch_size)
     dataset = grain.MapDataset.range(steps).repeat(None).map_with_index(lambda i, _: read(local[batches(i)]))
-    return dataset.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=buffer))
+    return dataset.to_iter_dataset(grain.ReadOptions(num_threads=0 if cached else threads, prefetch_buffer_size=buffer))
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, what: str = "train split") -> int:

@@ -10,6 +10,7 @@ batch keys its task reads (see `jaxmodels.tasks`) and tells the model the sizes 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -203,14 +204,13 @@ def _word2vec(config, builder, workdir) -> DataView:
     mode = "cbow" if config.model.name == "cbow" else "skipgram"
 
     def examples(ids: np.ndarray, seed: int, epochs: int | None) -> grain.IterDataset:
-        return transforms.word2vec_dataset(
-            ids, batch_size=config.data.batch_size, seed=seed, mode=mode, window=config.data.window,
-            num_negatives=config.data.num_negatives, num_epochs=epochs,
+        return transforms.Word2VecBatches(
+            ids, batch_size=config.data.batch_size // jax.process_count(), seed=seed, mode=mode,
+            window=config.data.window, num_negatives=config.data.num_negatives, num_epochs=epochs,
+            process_index=jax.process_index(), process_count=jax.process_count(),
         )  # fmt: skip
 
-    eval_batches = list(examples(val_ids, seed=0, epochs=1))[: max(config.data.eval_windows // 10, 1)]
-    if not eval_batches:
-        raise DataError(f"the validation text of {config.data.name!r} is too short for one word2vec batch")
+    eval_batches = list(itertools.islice(examples(val_ids, seed=0, epochs=1), max(config.data.eval_windows // 10, 1)))
     return DataView(
         train_examples=examples(train_ids, seed=config.seed, epochs=None).map(lambda b: _word2vec_keys(b, mode)),
         eval_examples=_word2vec_keys(
