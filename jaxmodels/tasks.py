@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
 from jaxmodels.errors import ConfigError
+
+if TYPE_CHECKING:
+    import ml_collections
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]

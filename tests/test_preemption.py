@@ -18,22 +18,35 @@ from pathlib import Path
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 
 from jaxmodels.checkpoint import load_params
+from jaxmodels.data import sources
 from tests.conftest import EXPERIMENTS
 
 NUM_STEPS = 1000
-# The `mlp` with dropout (dropout masks must be reproduced too), checkpoints every 50 steps.
-ARGS = [
-    "--config", str(EXPERIMENTS / "mnist1d_cnn.py"),
-    "--config.model.name=mlp", "--config.model.hidden_sizes=(64, 64)", "--config.model.dropout_rate=0.2",
+COMMON = [
     f"--config.train.num_steps={NUM_STEPS}", "--config.train.checkpoint_every=50", "--config.train.eval_every=250",
     "--config.train.log_every=50", "--config.train.progress_bar=False",
 ]  # fmt: skip
+RUNS = {
+    # The `mlp` with dropout on MNIST-1D (dropout masks must be reproduced too).
+    "mlp": [
+        "--config", str(EXPERIMENTS / "mnist1d_cnn.py"),
+        "--config.model.name=mlp", "--config.model.hidden_sizes=(64, 64)", "--config.model.dropout_rate=0.2",
+    ],
+    # A small char-level GPT with dropout: Grain-streamed random windows, whose iterator position is saved.
+    "gpt": [
+        "--config", str(EXPERIMENTS / "shakespeare_char_gpt.py"),
+        "--config.model.num_layers=2", "--config.model.embed_dim=32", "--config.model.dropout=0.1",
+        "--config.model.block_size=32", "--config.data.block_size=32", "--config.data.batch_size=8",
+        "--config.data.eval_windows=32",
+    ],
+}  # fmt: skip
 
 
-def start(workdir: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "jaxmodels.cli", "train", "--workdir", str(workdir), *ARGS, *extra]
+def start(workdir: Path, run: str, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "jaxmodels.cli", "train", "--workdir", str(workdir), *RUNS[run], *COMMON, *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -68,13 +81,15 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert log(a) == log(b)
 
 
-def test_a_run_killed_at_any_moment_resumes_to_the_same_result(tmp_path, data_dir):
-    reference, victim = start(tmp_path / "reference"), start(tmp_path / "killed")
+@pytest.mark.parametrize("run", ["mlp", "gpt"])
+def test_a_run_killed_at_any_moment_resumes_to_the_same_result(tmp_path, data_dir, run):
+    sources.open_dataset("shakespeare" if run == "gpt" else "mnist1d", data_dir)  # prepared before the race
+    reference, victim = start(tmp_path / "reference", run), start(tmp_path / "killed", run)
     wait_for_first_checkpoint(tmp_path / "killed", victim)
     time.sleep(random.uniform(0.0, 0.1))  # an arbitrary moment: mid-step, mid-save or mid-log
     os.kill(victim.pid, signal.SIGKILL)
     assert finish(victim)[0] == -signal.SIGKILL
-    code, err = finish(start(tmp_path / "killed"))
+    code, err = finish(start(tmp_path / "killed", run))
     assert code == 0, err
     assert "resumed from the checkpoint at step" in err
     assert finish(reference)[0] == 0
@@ -94,7 +109,7 @@ def test_a_run_killed_at_any_moment_resumes_to_the_same_result(tmp_path, data_di
 
 def test_sigterm_saves_exits_0_and_says_how_to_resume(tmp_path, data_dir):
     grain = "--config.data.loader=grain"  # the data iterator's position must be saved too
-    reference, victim = start(tmp_path / "reference", grain), start(tmp_path / "stopped", grain)
+    reference, victim = start(tmp_path / "reference", "mlp", grain), start(tmp_path / "stopped", "mlp", grain)
     wait_for_first_checkpoint(tmp_path / "stopped", victim)
     time.sleep(random.uniform(0.0, 0.1))
     victim.send_signal(signal.SIGTERM)
@@ -104,7 +119,7 @@ def test_sigterm_saves_exits_0_and_says_how_to_resume(tmp_path, data_dir):
     step = int(line.split("at step ")[1].split(";")[0])
     assert 0 < step < NUM_STEPS and (tmp_path / "stopped" / "checkpoints" / str(step) / "commit_success.txt").is_file()
     assert f"To resume, run the same command again: jaxmodels train --workdir {tmp_path / 'stopped'}" in line
-    code, err = finish(start(tmp_path / "stopped", grain))
+    code, err = finish(start(tmp_path / "stopped", "mlp", grain))
     assert code == 0, err
     assert f"resumed from the checkpoint at step {step}" in err
     assert finish(reference)[0] == 0

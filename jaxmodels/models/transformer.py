@@ -18,16 +18,18 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmodels.checkpoint import LoadReport, load_partial
 from jaxmodels.errors import ConfigError
 from jaxmodels.models.registry import register, suggest
 from jaxmodels.models.sampling import sample_autoregressively
+
+if TYPE_CHECKING:  # the checkpoint stack (Orbax, Grain) is imported only by the one function that needs it
+    from jaxmodels.checkpoint import LoadReport
 
 Params = Any  # a nested dict of arrays: one model's 'params' collection
 
@@ -561,6 +563,8 @@ def load_pretrained_encoder(
     rest (pooler, classifier) keeps its initialisation. Raises CheckpointError if the encoders differ in shape.
     A thin use of the generic `jaxmodels.checkpoint.load_partial`, which `checkpoint.init_from` also uses.
     """
+    from jaxmodels.checkpoint import load_partial
+
     return load_partial(classifier_params, mlm_params, subtree=subtree, strict=True)
 
 

@@ -1,0 +1,149 @@
+"""Train-step throughput and model FLOPs utilisation (MFU) of the GPT and ResNet steps on an accelerator.
+
+One prepared script for a lent GPU (bf16 compute, float32 parameters and Adam state, data parallel over every
+local device): for each model it compiles `jaxmodels.train.train_step` once, runs warm-up steps, then times
+`--steps` steps on a device-resident random batch (the input pipeline is measured separately, in
+benchmarks/feed_vs_step.py) and reports examples/s, tokens/s for the GPT, XLA's FLOPs per step and MFU
+against the card's dense bf16 peak. For the GPT it also reports MFU from the PaLM formula (6 x parameters +
+12 x layers x width x context FLOPs per token), which does not count recomputation.
+
+    python benchmarks/gpu_throughput.py --out gpu_throughput.json            # on the GPU
+    python benchmarks/gpu_throughput.py --smoke                              # tiny models, any machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxmodels.models import get_model
+from jaxmodels.tasks import Classify, LanguageModel
+from jaxmodels.train import create_train_state, train_step
+
+# Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s, without sparsity), by `device_kind`.
+PEAK_BF16 = {
+    "NVIDIA H100 80GB HBM3": 989e12,  # SXM
+    "NVIDIA H100 PCIe": 756e12,
+    "NVIDIA H100 NVL": 835e12,
+    "NVIDIA H200": 989e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100 80GB PCIe": 312e12,
+}
+
+# name -> (model name, model arguments, kind, per-device batch, example shape)
+WORKLOADS = {
+    # nanoGPT's shakespeare_char GPU recipe (6 layers, 6 heads, 384 wide, 256 characters of context)
+    "gpt_shakespeare_char": ("gpt", dict(vocab_size=96, block_size=256, num_layers=6, num_heads=6, embed_dim=384,
+                                         dropout=0.2), "lm", 64, (256,)),
+    # GPT-2 small (124M) on 1,024-token windows
+    "gpt2_small": ("gpt2_small", dict(dropout=0.0), "lm", 16, (1024,)),
+    # ResNet-50 on ImageNet-sized images
+    "resnet50": ("resnet50", dict(num_classes=1000), "images", 128, (224, 224, 3)),
+}  # fmt: skip
+SMOKE = {
+    "gpt_tiny": ("gpt", dict(vocab_size=32, block_size=16, num_layers=1, num_heads=2, embed_dim=16), "lm", 4, (16,)),
+    "resnet18_tiny": ("resnet18", dict(num_classes=10), "images", 4, (32, 32, 3)),
+}  # fmt: skip
+
+
+def random_batch(kind: str, batch: int, shape: tuple[int, ...], vocab_or_classes: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    if kind == "lm":
+        tokens = rng.integers(0, vocab_or_classes, (batch, shape[0] + 1)).astype(np.int32)
+        return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:]}
+    return {
+        "inputs": rng.normal(size=(batch, *shape)).astype(np.float32),
+        "label": rng.integers(0, vocab_or_classes, batch).astype(np.int32),
+    }
+
+
+def palm_flops_per_token(params: Any, model: Any) -> float:
+    """6N + 12 L d T: the forward and backward matmul FLOPs per token (Chowdhery et al. 2022, Appendix B)."""
+    count = sum(x.size for x in jax.tree.leaves(params))
+    return 6 * count + 12 * model.num_layers * model.embed_dim * model.block_size
+
+
+def measure(name: str, spec: tuple, steps: int, warmup: int) -> dict[str, Any]:
+    model_name, arguments, kind, per_device, shape = spec
+    devices = jax.local_devices()
+    mesh = Mesh(np.array(devices), ("data",))
+    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+    model = get_model(model_name, **arguments)
+    task = LanguageModel() if kind == "lm" else Classify()
+    size = model.vocab_size if kind == "lm" else model.num_classes
+    batch = random_batch(kind, per_device * len(devices), shape, size)
+    tx = optax.adamw(3e-4)
+    state = jax.jit(functools.partial(create_train_state, model, task, tx), out_shardings=replicated)(
+        batch, jax.random.key(0)
+    )
+    batch = jax.device_put(batch, sharded)
+    step = jax.jit(
+        functools.partial(train_step, model=model, task=task, tx=tx, compute_dtype="bfloat16"),
+        out_shardings=(replicated, replicated),
+        donate_argnums=(0,),
+    )
+    rng = jax.random.key(1)
+    compiled = step.lower(state, batch, rng).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops = float(cost.get("flops", 0.0)) * len(devices)  # cost_analysis is per device
+    for _ in range(warmup):
+        state, metrics = compiled(state, batch, rng)
+    jax.block_until_ready(state)
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = compiled(state, batch, rng)
+    jax.block_until_ready((state, metrics))
+    seconds = (time.perf_counter() - start) / steps
+    examples = per_device * len(devices)
+    peak = PEAK_BF16.get(devices[0].device_kind)
+    result: dict[str, Any] = {
+        "model": model_name,
+        "devices": len(devices),
+        "device_kind": devices[0].device_kind,
+        "global_batch": examples,
+        "step_ms": round(1e3 * seconds, 3),
+        "examples_per_second": round(examples / seconds, 1),
+        "xla_flops_per_step": flops,
+        "mfu_xla": round(flops / seconds / (peak * len(devices)), 4) if peak else None,
+        "loss": float(metrics["loss"] / metrics["count"]),
+    }
+    if kind == "lm":
+        tokens = examples * shape[0]
+        result["tokens_per_second"] = round(tokens / seconds, 1)
+        if peak:
+            model_flops = palm_flops_per_token(state.params, model) * tokens
+            result["mfu_palm"] = round(model_flops / seconds / (peak * len(devices)), 4)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="tiny models and 2 steps: checks the script runs")
+    parser.add_argument("--out", default="", help="also write the results here as JSON")
+    args = parser.parse_args()
+    workloads = SMOKE if args.smoke else WORKLOADS
+    steps, warmup = (2, 1) if args.smoke else (args.steps, args.warmup)
+    results = {"jax": jax.__version__, "backend": jax.default_backend(), "workloads": {}}
+    for name, spec in workloads.items():
+        results["workloads"][name] = measure(name, spec, steps, warmup)
+        print(name, json.dumps(results["workloads"][name]), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
