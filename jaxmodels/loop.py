@@ -70,7 +70,7 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
     parallel.initialize_distributed(config)
     strategy = parallel.make_strategy(config)
     view = views.build(config, workdir)
-    model = get_model(config.model.name, **_model_arguments(config, view))
+    model = get_model(config.model.name, **model_arguments(config, view))
     model = model.clone(**strategy.model_overrides(type(model)))  # e.g. BatchNorm's pmap axis
     task = make_task(config)
     tx = make_optimizer(config.optimizer, config.train.num_steps)
@@ -128,7 +128,7 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
     )
 
 
-def _model_arguments(config: ml_collections.ConfigDict, view: views.DataView) -> dict[str, Any]:
+def model_arguments(config: ml_collections.ConfigDict, view: views.DataView) -> dict[str, Any]:
     """The config's model arguments, completed with the sizes the data fixes (classes, vocabulary).
 
     A size the config leaves out is filled in; one it sets must agree with the data.

@@ -426,7 +426,8 @@ def compile_train_step(config: ml_collections.ConfigDict) -> dict[str, Any]:
     and XLA's memory analysis (arguments = parameters + optimizer state + batch, outputs, temporaries), plus the
     bytes of parameters and optimizer state each device holds under the strategy."""
     from jaxmodels import config as config_lib
-    from jaxmodels.data import features, sources
+    from jaxmodels.data import views
+    from jaxmodels.loop import model_arguments
     from jaxmodels.models import get_model
     from jaxmodels.optim import make_optimizer
     from jaxmodels.tasks import make_task
@@ -435,11 +436,11 @@ def compile_train_step(config: ml_collections.ConfigDict) -> dict[str, Any]:
     config_lib.validate(config)
     initialize_distributed(config)
     strategy = make_strategy(config)
-    model = get_model(config.model.name, **config_lib.model_arguments(config))
+    view = views.build(config, None)  # the task's view of the data: shapes, vocabulary, classes
+    model = get_model(config.model.name, **model_arguments(config, view))
     model = model.clone(**strategy.model_overrides(type(model)))
     task, tx = make_task(config), make_optimizer(config.optimizer, config.train.num_steps)
-    builder = sources.open_dataset(config.data.name, config.data.data_dir)
-    example = features.classification_features(builder.info)(sources.open_split(builder, config.data.train_split)[0])
+    example = views.one_example(view)
     batch = {
         key: jax.ShapeDtypeStruct((config.data.batch_size, *np.shape(v)), np.asarray(v).dtype)
         for key, v in example.items()

@@ -271,3 +271,14 @@ def test_compile_command_prints_flops_and_memory(data_dir):
     assert "FLOPs per step, per device" in result.stdout
     assert "params + optimizer state / device: 178.3 KiB" in result.stdout  # 15,210 params x 3 (Adam) x 4 B + step
     assert "temporaries" in result.stdout
+
+
+def test_compile_counts_a_gpt_language_model_step_as_the_palm_formula_does(data_dir):
+    config = config_lib.load_config_file(ROOT / "experiments/shakespeare_char_gpt.py")
+    config = config_lib.apply_overrides(config, [f"--config.data.data_dir={data_dir}"])
+    report = parallel.compile_train_step(config)
+    tokens = config.data.batch_size * config.data.block_size
+    layers, width, context = config.model.num_layers, config.model.embed_dim, config.model.block_size
+    palm = (6 * report["parameters"] + 12 * layers * width * context) * tokens  # Chowdhery et al. 2022, App. B
+    assert report["model"] == "gpt" and 800_000 < report["parameters"] < 830_000
+    assert 0.9 * palm < report["flops_per_device"] < 1.25 * palm  # plus softmax, layer norms, AdamW

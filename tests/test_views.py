@@ -9,7 +9,7 @@ import pytest
 from jaxmodels import config as config_lib
 from jaxmodels.data import tokenizers, views
 from jaxmodels.errors import ConfigError, DataError
-from jaxmodels.loop import _model_arguments
+from jaxmodels.loop import model_arguments
 
 
 def _config(data_dir: str, *overrides: str):
@@ -104,9 +104,9 @@ def test_a_text_task_on_a_record_dataset_says_which_dataset_to_use(data_dir):
 def test_sizes_the_data_fixes_are_filled_in_or_checked(data_dir):
     config = _config(data_dir, "--config.task.name=lm", "--config.data.name=shakespeare", "--config.model.name=gpt")
     view = views.build(config, None)
-    assert _model_arguments(config, view)["vocab_size"] == view.tokenizer.vocab_size
+    assert model_arguments(config, view)["vocab_size"] == view.tokenizer.vocab_size
     config_lib.set_value(config, "model.vocab_size", 7)
     with pytest.raises(
         ConfigError, match=rf"model.vocab_size=7 does not match the data.*vocab_size={view.tokenizer.vocab_size}"
     ):
-        _model_arguments(config, view)
+        model_arguments(config, view)

@@ -48,6 +48,15 @@ class DataView:
     tokenizer: tokenizers.Tokenizer | None = None
 
 
+def one_example(view: DataView) -> Example:
+    """One train example as the model sees it (no batch axis): what shapes and dtypes a batch will have."""
+    if view.train_records is not None:
+        return view.preprocess(view.train_records[0])
+    if isinstance(view.train_examples, grain.MapDataset):
+        return view.train_examples[0]
+    return {key: value[0] for key, value in next(iter(view.train_examples)).items()}  # a dataset of batches
+
+
 def build(config: ml_collections.ConfigDict, workdir: Path | None) -> DataView:
     """The view `config.task.name` needs of `config.data.name`; tokenizers are kept in `workdir`."""
     builder = sources.open_dataset(config.data.name, config.data.data_dir)
