@@ -82,7 +82,7 @@ def main() -> None:
         done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
         rate = json.loads(done.stdout.strip().splitlines()[-1])["steps_per_second"]
         label = "one device (dp on a 1-device mesh)" if devices == 1 else strategy
-        print(f"| {label} | {devices} | {rate:,.0f} |", flush=True)
+        print(f"| {label} | {devices} | {rate:,.3g} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,17 @@ def finish(process: subprocess.Popen, timeout: int = 600) -> subprocess.Complete
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-@pytest.fixture(scope="module")
-def results(data_dir, tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("parallel") / "strategies.json"
-    done = finish(worker("strategies", data_dir, out))
+def worker_results(mode: str, data_dir: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Runs the worker's `mode` on 8 fake devices and returns the JSON it wrote."""
+    out = tmp_path_factory.mktemp(mode) / f"{mode}.json"
+    done = finish(worker(mode, data_dir, out))
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def results(data_dir, tmp_path_factory) -> dict:
+    return worker_results("strategies", data_dir, tmp_path_factory)
 
 
 def assert_same_run(run: dict, reference: dict) -> None:
@@ -169,10 +174,7 @@ def test_a_peer_that_never_starts_ends_in_a_clear_timeout_error(data_dir, tmp_pa
 
 @pytest.fixture(scope="module")
 def restores(data_dir, tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("restores") / "restores.json"
-    done = finish(worker("restores", data_dir, out))
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(out.read_text())
+    return worker_results("restores", data_dir, tmp_path_factory)
 
 
 @pytest.mark.parametrize("case", ["single->fsdp", "pmap->dp", "fsdp->pmap"])
