@@ -36,6 +36,7 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import flags as absl_flags
 from flax import serialization, traverse_util
 from orbax.checkpoint import checkpoint_managers as policies
 
@@ -134,9 +135,11 @@ class Checkpointer:
         handlers = {
             "state": ocp.StandardCheckpointHandler(),
             "data": grain.checkpoint.CheckpointHandler(),
-            "loop": ocp.StandardCheckpointHandler(),
+            "loop": ocp.JsonCheckpointHandler(),  # a few scalars: JSON needs no device transfer or collective
             "config": ocp.JsonCheckpointHandler(),
         }
+        if jax.process_count() > 1:
+            _use_coordination_service_barriers()
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._pending: list[concurrent.futures.Future] = []
@@ -205,12 +208,16 @@ class Checkpointer:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         has_loop = (self.directory / str(step) / "loop").is_dir()
         if metric_sums is not None and has_loop:
-            items["loop"] = ocp.args.StandardRestore({"metric_sums": abstract_like(metric_sums)})
+            items["loop"] = ocp.args.JsonRestore()
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
         if metric_sums is None:
             return restored["state"]
-        sums = restored["loop"]["metric_sums"] if has_loop else metric_sums
-        return restored["state"], sums
+        if not has_loop:
+            return restored["state"], metric_sums
+        saved = restored["loop"]["metric_sums"]
+        return restored["state"], {
+            key: np.asarray(saved[key], np.asarray(zero).dtype) for key, zero in metric_sums.items()
+        }
 
     def restore_latest(
         self,
@@ -307,8 +314,10 @@ class Checkpointer:
         items = {"state": ocp.args.StandardSave(state)}
         if data is not None:
             items["data"] = grain.checkpoint.CheckpointSave(data)
-        if metric_sums is not None:
-            items["loop"] = ocp.args.StandardSave({"metric_sums": metric_sums})
+        if metric_sums is not None:  # float32 -> Python float -> JSON is exact, and so is the way back
+            items["loop"] = ocp.args.JsonSave(
+                {"metric_sums": {key: np.asarray(v).tolist() for key, v in metric_sums.items()}}
+            )
         if self._config_json is not None:
             items["config"] = ocp.args.JsonSave(self._config_json)
         self._manager.save(step, args=ocp.args.Composite(**items), metrics=ranked, force=True)
@@ -349,6 +358,19 @@ class _IteratorPosition:
 
 
 @jax.jit
+def _use_coordination_service_barriers() -> None:
+    """Makes Orbax synchronise processes through JAX's coordination service instead of device collectives.
+
+    Our saves run on a background thread while the train loop goes on. A barrier built from a device
+    collective (Orbax's default) can then interleave differently with the train step's own cross-process
+    collectives on each process, and the two get each other's data (seen with gloo on CPU: "sync_global_devices
+    name mismatch"). The coordination service's barrier involves no device.
+    """
+    if not absl_flags.FLAGS.is_parsed():  # Orbax reads an absl flag; we have no absl main
+        absl_flags.FLAGS.mark_as_parsed()
+    absl_flags.FLAGS.experimental_orbax_use_distributed_barrier = True
+
+
 def _copy(tree: Any) -> Any:
     return jax.tree.map(lambda leaf: leaf.copy(), tree)
 

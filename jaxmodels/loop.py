@@ -307,8 +307,9 @@ def _run(
         is_last = done == train_cfg.num_steps
         eval_due = done % train_cfg.eval_every == 0 or is_last
         save_due = checkpointer.should_save(done, evaluated=eval_due) or is_last
+        stop = guard.stop_at(done)
         if not (done % train_cfg.log_every == 0 or eval_due or save_due):
-            if guard.requested:
+            if stop:
                 _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)
             continue  # the common case: no host sync, straight to the next dispatch
         scalars = _train_scalars(experiment.strategy.to_host(sums), experiment.task)
@@ -329,7 +330,7 @@ def _run(
             canonical = experiment.strategy.canonical_state(state)
             checkpointer.save(done, canonical, feed.checkpoint_item, metric_sums=experiment.strategy.to_host(sums),
                               metrics=metrics, force=True)  # fmt: skip
-        if guard.requested:
+        if stop:
             _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)
         window_start, window_step = time.perf_counter(), done  # logging and eval time is not step time
     return state, final

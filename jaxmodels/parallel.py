@@ -246,8 +246,12 @@ class Strategy:
         raise NotImplementedError
 
     def to_host(self, tree: Any) -> Any:
-        """Replicated device values (metric sums) -> numpy, on every process."""
-        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+        """Replicated device values (metric sums) -> numpy copies, on every process.
+
+        Copies, not views: on CPU `np.asarray` may share the device buffer, which the next step donates while an
+        asynchronous checkpoint may still be reading these values.
+        """
+        return jax.tree.map(lambda x: np.array(x.addressable_data(0)), tree)
 
     def canonical_state(self, state: Any) -> Any:
         """The state as one logical copy: what is checkpointed and returned (pmap drops its device axis)."""
@@ -309,7 +313,7 @@ class PmapStrategy(Strategy):
         return jax.tree.map(replicate, tree)
 
     def to_host(self, tree: Any) -> Any:
-        return jax.tree.map(lambda x: np.asarray(x.addressable_data(0))[0, ...], tree)
+        return jax.tree.map(lambda x: np.array(x.addressable_data(0))[0, ...], tree)
 
     def canonical_state(self, state: Any) -> Any:
         if jax.process_count() > 1:

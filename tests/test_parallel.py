@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -167,6 +168,39 @@ def test_a_peer_that_never_starts_ends_in_a_clear_timeout_error(data_dir, tmp_pa
     assert "jaxmodels: error: not all 2 processes connected to 127.0.0.1:" in done.stderr
     assert "parallel.initialization_timeout=3" in done.stderr
     assert time.perf_counter() - start < 60
+
+
+def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(data_dir, tmp_path):
+    port, workdir = free_port(), tmp_path / "run"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1", JAX_PLATFORMS="cpu")
+
+    def launch(process_id: int) -> subprocess.Popen:
+        command = [
+            sys.executable, "-m", "jaxmodels.cli", "train", "--workdir", str(workdir),
+            "--config", str(ROOT / "experiments/mnist1d_mlp.py"), f"--config.data.data_dir={data_dir}",
+            "--config.train.num_steps=1000000", "--config.train.eval_every=1000000", "--config.train.log_every=10",
+            "--config.train.checkpoint_every=50", "--config.train.progress_bar=False",
+            f"--config.parallel.coordinator_address=127.0.0.1:{port}", "--config.parallel.num_processes=2",
+            f"--config.parallel.process_id={process_id}", "--config.parallel.initialization_timeout=60",
+        ]  # fmt: skip
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    processes = [launch(0), launch(1)]
+    deadline = time.monotonic() + 300
+    while not list((workdir / "checkpoints").glob("*/commit_success.txt")):
+        assert all(process.poll() is None for process in processes), finish(processes[0]).stderr[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    processes[1].send_signal(signal.SIGTERM)  # process 0 gets no signal
+    done = [finish(process, timeout=120) for process in processes]
+    steps = []
+    for result in done:
+        assert result.returncode == 0, result.stderr[-3000:]
+        line = next(line for line in result.stderr.splitlines() if line.startswith("jaxmodels: stopped by"))
+        assert "a preemption notice" in line and "To resume, run the same command again" in line
+        steps.append(int(line.split(" at step ")[1].split(";")[0]))
+    assert steps[0] == steps[1] > 0
+    assert (workdir / "checkpoints" / str(steps[0]) / "commit_success.txt").is_file()
 
 
 # ------------------------------------------------------------------------------- checkpoints across strategies
