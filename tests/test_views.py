@@ -64,6 +64,14 @@ def test_word2vec_view_maps_pairs_to_task_keys(data_dir, model, input_shape):
     assert ("context_mask" in batch) == (model == "cbow")
 
 
+def test_word2vec_with_worker_processes_is_a_config_error_naming_the_fix(data_dir):
+    config = _config(
+        data_dir, "--config.task.name=word2vec", "--config.data.name=shakespeare", "--config.data.workers=2"
+    )
+    with pytest.raises(ConfigError, match=r"set data\.workers=0"):
+        views.build(config, None)
+
+
 def test_seq2seq_view_reverses_the_source(data_dir):
     config = _config(
         data_dir, "--config.task.name=seq2seq", "--config.data.name=synthetic/tokens", "--config.data.block_size=8"

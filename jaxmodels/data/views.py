@@ -209,6 +209,11 @@ def _masked_language_model(config, builder, workdir) -> DataView:
 
 
 def _word2vec(config, builder, workdir) -> DataView:
+    if config.data.workers:  # Grain can only split a dataset over workers by slicing a random-access source
+        raise ConfigError(
+            f"data.workers={config.data.workers}: word2vec batches come from a whole-epoch builder, which Grain "
+            "cannot split over worker processes (it already prepares the next epoch in a thread); set data.workers=0"
+        )
     train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir)
     mode = "cbow" if config.model.name == "cbow" else "skipgram"
 
