@@ -238,7 +238,8 @@ class Strategy:
         return batch
 
     def place_batch(self, batch: dict[str, np.ndarray]) -> Any:
-        """This process's rows of a batch (numpy) -> the global device batch."""
+        """This process's rows of a batch (numpy) -> the global batch the compiled step takes (on a one-device
+        mesh the numpy arrays themselves, which the step's dispatch copies to the device)."""
         raise NotImplementedError
 
     def put_replicated(self, tree: Any) -> Any:
