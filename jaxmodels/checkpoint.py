@@ -3,7 +3,8 @@
 A checkpoint `<workdir>/checkpoints/<step>/` holds, as items of one Orbax composite:
   state   the TrainState (step, params, optimizer state, model state such as batch statistics)
   data    the Grain iterator's position (streamed data only; resident data is a function of the step)
-  loop    the train-metric sums accumulated since the last log line (so a resumed log equals an unbroken one)
+  metric_sums  the train-metric sums accumulated since the last log line (so a resumed log equals an unbroken
+          one), as JSON; checkpoints written before this layout hold them in `loop`, which is still read
   config  the resolved config that wrote it (JSON)
 The dropout RNG needs no saving: it is `fold_in(key(seed), step)`, recomputed from the restored step.
 
@@ -135,7 +136,9 @@ class Checkpointer:
         handlers = {
             "state": ocp.StandardCheckpointHandler(),
             "data": grain.checkpoint.CheckpointHandler(),
-            "loop": ocp.JsonCheckpointHandler(),  # a few scalars: JSON needs no device transfer or collective
+            # A few scalars: JSON needs no device transfer or collective. `loop` is the earlier, array layout.
+            "metric_sums": ocp.JsonCheckpointHandler(),
+            "loop": ocp.StandardCheckpointHandler(),
             "config": ocp.JsonCheckpointHandler(),
         }
         if jax.process_count() > 1:
@@ -206,15 +209,20 @@ class Checkpointer:
         items = {"state": ocp.args.StandardRestore(abstract_state)}
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-        has_loop = (self.directory / str(step) / "loop").is_dir()
-        if metric_sums is not None and has_loop:
-            items["loop"] = ocp.args.JsonRestore()
+        stored = {item for item in ("metric_sums", "loop") if (self.directory / str(step) / item).is_dir()}
+        if metric_sums is not None and "metric_sums" in stored:
+            items["metric_sums"] = ocp.args.JsonRestore()
+        elif metric_sums is not None and "loop" in stored:
+            items["loop"] = ocp.args.StandardRestore({"metric_sums": abstract_like(metric_sums)})
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
         if metric_sums is None:
             return restored["state"]
-        if not has_loop:
-            return restored["state"], metric_sums
-        saved = restored["loop"]["metric_sums"]
+        if "metric_sums" in items:
+            saved = restored["metric_sums"]
+        elif "loop" in items:
+            saved = restored["loop"]["metric_sums"]
+        else:
+            saved = metric_sums
         return restored["state"], {
             key: np.asarray(saved[key], np.asarray(zero).dtype) for key, zero in metric_sums.items()
         }
@@ -315,9 +323,7 @@ class Checkpointer:
         if data is not None:
             items["data"] = grain.checkpoint.CheckpointSave(data)
         if metric_sums is not None:  # float32 -> Python float -> JSON is exact, and so is the way back
-            items["loop"] = ocp.args.JsonSave(
-                {"metric_sums": {key: np.asarray(v).tolist() for key, v in metric_sums.items()}}
-            )
+            items["metric_sums"] = ocp.args.JsonSave({key: np.asarray(v).tolist() for key, v in metric_sums.items()})
         if self._config_json is not None:
             items["config"] = ocp.args.JsonSave(self._config_json)
         self._manager.save(step, args=ocp.args.Composite(**items), metrics=ranked, force=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 from flax import traverse_util
 
@@ -76,7 +77,7 @@ def test_saves_are_asynchronous(tmp_path):
 def test_a_checkpoint_holds_state_config_and_pending_metric_sums(unbroken):
     _, _, workdir = unbroken
     step_dir = workdir / "checkpoints" / "60"
-    assert {"state", "loop", "config", "commit_success.txt"} <= {p.name for p in step_dir.iterdir()}
+    assert {"state", "metric_sums", "config", "commit_success.txt"} <= {p.name for p in step_dir.iterdir()}
     saved_config = json.loads((step_dir / "config" / "metadata").read_text())
     assert saved_config == json.loads((workdir / "config.json").read_text())
 
@@ -264,3 +265,19 @@ def _adam():
     from jaxmodels import config as config_lib
 
     return config_lib.base_config().optimizer
+
+
+def test_metric_sums_of_the_earlier_array_layout_are_still_restored(tmp_path):
+    w = np.arange(3, dtype=np.float32)
+    state = {"params": {"w": w}, "opt_state": {"mu": w * 0}, "model_state": {"mean": w + 1}}
+    sums = {"loss": np.float32(12.5), "count": np.float32(7.0)}
+    items = {"state": ocp.StandardCheckpointHandler(), "loop": ocp.StandardCheckpointHandler()}
+    with ocp.CheckpointManager(tmp_path / "checkpoints", item_handlers=items) as manager:  # as releases before wrote
+        loop = ocp.args.StandardSave({"metric_sums": {key: np.asarray(value) for key, value in sums.items()}})
+        manager.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave(state), loop=loop))
+    checkpointer = Checkpointer(tmp_path, save_every=5, keep=2)
+    zeros = {key: np.zeros((), np.float32) for key in sums}
+    restored_state, restored_sums = checkpointer.restore(5, abstract_like(state), None, zeros)
+    checkpointer.close()
+    np.testing.assert_array_equal(restored_state["params"]["w"], w)
+    assert {key: float(value) for key, value in restored_sums.items()} == {"loss": 12.5, "count": 7.0}
