@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import grain
+import jax
 import numpy as np
 
 from jaxmodels.data import features, pipeline, sources, text, tokenizers, transforms
@@ -93,7 +94,7 @@ def pipelines(inputs: Inputs, threads: int) -> dict[str, Iterable[dict]]:
             inputs.digits,
             features.ClassificationFeatures("image", "label", 10),
             batch_size=128,
-            seed=0,
+            data_key=jax.random.key(0),
             threads=threads,
         ),
         "synthetic 32x32x3 images, crop+flip+normalize, batch 128": records_pipeline(inputs.images, augment, 128, read),
@@ -108,7 +109,11 @@ def pipelines(inputs: Inputs, threads: int) -> dict[str, Iterable[dict]]:
             inputs.token_records, [transforms.MaskTokens(vocab_size=256)], 64, read
         ),
         "shakespeare passages -> char ids padded to 512, batch 64": pipeline.grain_train_dataset(
-            inputs.passages, text.TextClassificationFeatures(inputs.char, 512), batch_size=64, seed=0, threads=threads
+            inputs.passages,
+            text.TextClassificationFeatures(inputs.char, 512),
+            batch_size=64,
+            data_key=jax.random.key(0),
+            threads=threads,
         ),
         "shakespeare passages -> subword ids packed to 128, batch 64": transforms.pack_sequences(
             passage_tokens, 128

@@ -5,7 +5,7 @@ side by side in one process: (a) the feed alone — `feed.args_for_step(i)`, i.e
 transforming and batching in its background threads; (b) the compiled loop step alone, on one fixed
 batch. Record datasets are forced onto the Grain loader (`--config.data.loader=grain`) so the
 streamed path is what gets measured; their default resident loader gathers batches inside the step
-and has no separate pipeline. The issue's bar: the feed must deliver at least 5x what the step consumes.
+and has no separate pipeline. The target: the feed delivers at least 5x what the step consumes.
 
     python benchmarks/feed_vs_step.py experiments/digits_lenet5.py experiments/shakespeare_char_gpt.py ...
 """
@@ -18,7 +18,7 @@ import time
 import jax
 
 from jaxmodels import config as config_lib
-from jaxmodels.loop import build_experiment
+from jaxmodels.experiment import build_experiment
 
 
 def rate(run, seconds: float) -> float:

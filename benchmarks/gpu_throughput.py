@@ -1,7 +1,7 @@
 """Train-step throughput and model FLOPs utilisation (MFU) of the GPT and ResNet steps on an accelerator.
 
 One prepared script for a lent GPU (bf16 compute, float32 parameters and Adam state, data parallel over every
-local device): for each model it compiles `jaxmodels.train.train_step` once, runs warm-up steps, then times
+local device): for each model it compiles `jaxmodels.steps.train_step` once, runs warm-up steps, then times
 `--steps` steps on a device-resident random batch (the input pipeline is measured separately, in
 benchmarks/feed_vs_step.py) and reports examples/s, tokens/s for the GPT, XLA's FLOPs per step and MFU
 against the card's dense bf16 peak. For the GPT it also reports MFU from the PaLM formula (6 x parameters +
@@ -27,8 +27,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxmodels.models import get_model
+from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import Classify, LanguageModel
-from jaxmodels.train import create_train_state, train_step
 
 # Dense bf16 tensor-core peaks from the vendors' data sheets (FLOP/s, without sparsity), by `device_kind`.
 PEAK_BF16 = {

@@ -1,9 +1,11 @@
 """Steady-state train-step rate: jaxmodels' loop against the minimal JAX loop, side by side.
 
-The reference is the fastest plain-JAX loop we know on CPU (../shared/DESIGN.md, "Speed on
-this machine"): MNIST-1D on the device, one permutation per epoch, the batch gathered inside
-one jitted, state-donating Adam step. Both loops run the paper's CNN (batch 100) in the same
-process, interleaved over several rounds, and we report the median rate of each and their ratio.
+The reference is the fastest plain-JAX loop we know on CPU: MNIST-1D on the device, one
+permutation per epoch, the batch gathered inside one jitted, state-donating Adam step (about
+1,680 steps/s on a 2-core CPU machine; docs/results.md, "Reference speeds on this machine class",
+compares it with Keras, PyTorch, `lax.scan` and a Grain iterator). Both loops run the paper's CNN
+(batch 100) in the same process, interleaved over several rounds, and we report the median rate
+of each and their ratio.
 
     python benchmarks/mnist1d_speed.py [--steps 2000] [--rounds 3]
 """
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxmodels import config as config_lib
-from jaxmodels.loop import build_experiment
+from jaxmodels.experiment import build_experiment
 from jaxmodels.models import get_model
 
 

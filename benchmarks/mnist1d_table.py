@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from jaxmodels import config as config_lib
-from jaxmodels.loop import train_and_evaluate
+from jaxmodels.run import train
 
 PAPER = {"logreg": "32 ± 1", "mlp": "68 ± 2", "cnn": "94 ± 2", "gru": "91 ± 2"}
 
@@ -27,7 +27,7 @@ def run(model: str, seed: int, out: Path, data_dir: str) -> tuple[float, float, 
     overrides = [f"--config.seed={seed}", "--config.train.progress_bar=False", f"--config.data.data_dir={data_dir}"]
     config = config_lib.apply_overrides(config_lib.load_config_file(f"experiments/mnist1d_{model}.py"), overrides)
     start = time.perf_counter()
-    _, final = train_and_evaluate(config, workdir)
+    final = train(config, workdir).final
     seconds = time.perf_counter() - start
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     best = max(r["test/accuracy"] for r in records if "test/accuracy" in r)

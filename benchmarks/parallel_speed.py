@@ -4,7 +4,7 @@
     python benchmarks/parallel_speed.py --experiment experiments/shakespeare_char_gpt.py --batch 64 --tp
 
 Runs the real loop step (the experiment's own feed, model and optimizer; resident MNIST-1D for the CNN) of
-`jaxmodels.loop.build_experiment` for every strategy in a fresh subprocess with
+`jaxmodels.experiment.build_experiment` for every strategy in a fresh subprocess with
 XLA_FLAGS=--xla_force_host_platform_device_count=8 (1 device for the baseline). Fake devices share the host's
 cores, so this measures the strategies' overhead (collectives, sharded gathers), not a speed-up: on 2 cores,
 8 devices cannot be faster than 1. Every step is waited for
@@ -29,7 +29,7 @@ def measure(strategy: str, devices: int, steps: int, experiment_file: str, batch
     import jax
 
     from jaxmodels import config as config_lib
-    from jaxmodels.loop import build_experiment
+    from jaxmodels.experiment import build_experiment
 
     overrides = [
         f"--config.parallel.strategy={strategy}",

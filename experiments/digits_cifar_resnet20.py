@@ -16,9 +16,10 @@ The paper's setting on CIFAR-10: 64k steps of batch 128, the rate divided by 10 
 random crops and flips (prepare the data once with `tfds build cifar10 --file_format=array_record`;
 a GPU job; the paper reports 8.75 % test error for ResNet-20, 6.97 % for ResNet-56; not measured here):
     jaxmodels train --config experiments/digits_cifar_resnet20.py --workdir runs/cifar10_resnet56 \\
-        --config.data.name=cifar10 --config.data.augment=crop_flip --config.model.name=cifar_resnet56 \\
+        --config.data.name=cifar10 --config.data.augment=crop_flip --config.model.depth=56 \\
         --config.train.num_steps=64000 --config.optimizer.schedule=step
-Deeper variants: cifar_resnet32, cifar_resnet44, cifar_resnet56, cifar_resnet110. The ImageNet
+Deeper networks: `--config.model.depth=32` (44, 56, 110; any 6n+2), or the paper's sizes by name,
+`--config.model.name=cifar_resnet56` (also cifar_resnet20, 32, 44, 110), which fix the depth. The ImageNet
 ResNets (resnet18 ... resnet152) and VGG (vgg11 ... vgg19; `--config.model.batch_norm=True` for the
 BN variants) need images of at least 32x32 and AlexNet of at least 64x64, so they run on catalog
 datasets, e.g. `--config.data.name=cifar10 --config.model.name=resnet18` (on a GPU).
@@ -31,7 +32,8 @@ def get_config():
     config = base_config()
     config.data.name = "digits"
     config.data.batch_size = 128
-    config.model.name = "cifar_resnet20"
+    config.model.name = "cifar_resnet"  # the family, so that --config.model.depth chooses the depth
+    config.model.depth = 20
     config.optimizer.name = "sgd"
     config.optimizer.learning_rate = 0.1
     config.optimizer.momentum = 0.9

@@ -22,7 +22,7 @@ def get_config():
     config.data.name = "digits"
     config.model.name = "mlp"
     config.model.hidden_sizes = (256, 256)
-    config.model.dropout_rate = 0.1
+    config.model.dropout = 0.1
     config.optimizer.learning_rate = 1e-3
     config.train.num_steps = 2000
     config.train.eval_every = 250

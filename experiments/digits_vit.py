@@ -26,8 +26,8 @@ def get_config():
     config.data.name = "digits"
     config.model.name = "vit"
     config.model.patch_size = 2
-    config.model.hidden_size = 64
-    config.model.depth = 4
+    config.model.embed_dim = 64
+    config.model.num_layers = 4
     config.model.num_heads = 4
     config.model.mlp_dim = 128
     config.optimizer.name = "adamw"

@@ -1,7 +1,23 @@
 """jaxmodels: pure-function Flax models trained by one jit-compiled step.
 
 Config (ml_collections) -> model (Flax Linen, by name) + task (loss, metrics) + optimizer
-(Optax) + data (TFDS, Grain) -> `train_step` -> Orbax checkpoints. See README.md.
+(Optax) + data (TFDS, Grain) -> `train_step` -> Orbax checkpoints. See README.md and docs/api.md.
+
+The Python API (`import jaxmodels as jm`): `jm.load_config`, `jm.train`, `jm.load`, `jm.evaluate`,
+`jm.sample` and `jm.Run`, from `jaxmodels.run`. They are loaded on first use, so that importing the
+package (e.g. for `jaxmodels --help`) does not load JAX.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["Run", "evaluate", "load", "load_config", "sample", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("jaxmodels.run"), name)
+    raise AttributeError(f"module 'jaxmodels' has no attribute {name!r}")

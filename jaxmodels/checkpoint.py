@@ -1,4 +1,4 @@
-"""Orbax checkpoints of a run, and parameter export/import for inference and fine-tuning.
+"""Orbax checkpoints of a run: save, keep, restore, and set aside what cannot be read.
 
 A checkpoint `<workdir>/checkpoints/<step>/` holds, as items of one Orbax composite:
   state   the TrainState (step, params, optimizer state, model state such as batch statistics)
@@ -19,6 +19,7 @@ never read. Restoring walks back from the newest step: a step dir without the co
 fails to read (truncated or garbled files), is moved to `<workdir>/checkpoints.unusable/` with a warning
 naming it, and the previous checkpoint is used. A checkpoint of another model is a `CheckpointError` that
 names the mismatched parameter paths, raised before anything is written.
+Parameter export and import (for inference and fine-tuning) are in `jaxmodels.params_io`.
 """
 
 from __future__ import annotations
@@ -37,17 +38,16 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
-from absl import flags as absl_flags
 from flax import serialization, traverse_util
 from orbax.checkpoint import checkpoint_managers as policies
 
+from jaxmodels.absl_compat import flags_marked_parsed
 from jaxmodels.errors import CheckpointError, JaxmodelsError
+from jaxmodels.partial_loading import listed
+from jaxmodels.steps import all_finite
 
-_MAX_LISTED = 5
 COMMIT_MARKER = "commit_success.txt"  # Orbax writes it as the last file of a save, before the atomic rename
 UNUSABLE_DIR = "checkpoints.unusable"
-EXPORT_FILE = "jaxmodels_export.json"
-EXPORT_FORMAT = "jaxmodels-params-v1"
 
 
 def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
@@ -57,11 +57,6 @@ def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
 
 def _leaf_shapes(tree: Any) -> list[tuple[int, ...]]:
     return [tuple(leaf.shape) for leaf in jax.tree.leaves(tree)]
-
-
-def _listed(items: list[str]) -> str:
-    more = f" (and {len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
-    return "; ".join(items[:_MAX_LISTED]) + more
 
 
 def describe_mismatch(saved: Any, expected: Any) -> list[str]:
@@ -142,7 +137,11 @@ class Checkpointer:
             "config": ocp.JsonCheckpointHandler(),
         }
         if jax.process_count() > 1:
-            _use_coordination_service_barriers()
+            # Orbax's default barrier is a device collective, which can interleave differently with the train
+            # step's own cross-process collectives on each process when saves run on a background thread (seen
+            # with gloo on CPU: "sync_global_devices name mismatch"); the coordination service's barrier uses no
+            # device.
+            flags_marked_parsed().experimental_orbax_use_distributed_barrier = True
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._pending: list[concurrent.futures.Future] = []
@@ -169,12 +168,8 @@ class Checkpointer:
 
     def best_step(self) -> int | None:
         """The kept step with the best `best_metric` (None without `keep_best` or before the first eval)."""
-        if not self.keep_best:
-            return None
-        with_metrics = [info for info in self._manager._checkpoints if info.metrics]  # Orbax has no public API
-        if not with_metrics:
-            return None
-        return self._manager.best_step()
+        # With a best_fn, Orbax ranks only the checkpoints saved with metrics and gives None if there are none.
+        return self._manager.best_step() if self.keep_best else None
 
     def should_save(self, step: int, evaluated: bool = False) -> bool:
         """Whether `step` falls on the save interval, or is an evaluation while the best are kept."""
@@ -189,7 +184,7 @@ class Checkpointer:
         if problems:
             raise CheckpointError(
                 f"the checkpoint at step {step} in {self.directory} was written by a different model "
-                f"(parameters differ: {_listed(problems)}); use a new --workdir, or {config_hint}"
+                f"(parameters differ: {listed(problems)}); use a new --workdir, or {config_hint}"
             )
         for part in ("opt_state", "model_state"):  # structures differ in naming, so compare leaf shapes
             if _leaf_shapes(saved.get(part, {})) != _leaf_shapes(expected[part]):
@@ -363,29 +358,11 @@ class _IteratorPosition:
         return self._state
 
 
-@jax.jit
-def _use_coordination_service_barriers() -> None:
-    """Makes Orbax synchronise processes through JAX's coordination service instead of device collectives.
-
-    Our saves run on a background thread while the train loop goes on. A barrier built from a device
-    collective (Orbax's default) can then interleave differently with the train step's own cross-process
-    collectives on each process, and the two get each other's data (seen with gloo on CPU: "sync_global_devices
-    name mismatch"). The coordination service's barrier involves no device.
-    """
-    if not absl_flags.FLAGS.is_parsed():  # Orbax reads an absl flag; we have no absl main
-        absl_flags.FLAGS.mark_as_parsed()
-    absl_flags.FLAGS.experimental_orbax_use_distributed_barrier = True
-
-
 def _copy(tree: Any) -> Any:
     return jax.tree.map(lambda leaf: leaf.copy(), tree)
 
 
-@jax.jit
-def _all_finite(tree: Any) -> jax.Array:
-    from jaxmodels.train import all_finite  # here, not at the top: train imports tasks, which stay light
-
-    return all_finite(tree)
+_all_finite = jax.jit(all_finite)
 
 
 def _first_line(error: BaseException) -> str:
@@ -396,191 +373,3 @@ def _first_line(error: BaseException) -> str:
 def abstract_like(state: Any) -> Any:
     """ShapeDtypeStructs (with shardings) of `state`: the restore target."""
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Partial loading: a pre-trained tree (or part of it) into a freshly initialised one
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class LoadReport:
-    """Which parameter paths ('a/b/c') came from the checkpoint (`loaded`), kept their fresh initialisation
-    (`new`), were in the checkpoint but not used (`unused`), or kept their initialisation because the
-    checkpoint's shape differs (`mismatched`, as 'path (saved) vs (model)')."""
-
-    loaded: list[str]
-    new: list[str]
-    unused: list[str]
-    mismatched: list[str] = dataclasses.field(default_factory=list)
-
-    def summary(self) -> str:
-        """One line for the log: counts, with the first few paths of each group."""
-
-        def group(name: str, paths: list[str]) -> str:
-            shown = ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
-            return f"{name} {len(paths)}" + (f" ({shown})" if paths else "")
-
-        parts = [("loaded", self.loaded), ("newly initialised", self.new), ("skipped, other shape", self.mismatched)]
-        parts.append(("unused from the checkpoint", self.unused))
-        return "; ".join(group(name, paths) for name, paths in parts)
-
-
-def load_partial(target: Any, source: Any, *, subtree: str = "", strict: bool = False) -> tuple[Any, LoadReport]:
-    """Copies the leaves of `source` into `target` where their paths (under `subtree`, if given) match.
-
-    Both are nested dicts of arrays (e.g. 'params' collections). Leaves of `target` not loaded keep their
-    values. With `strict`, the paths under `subtree` must agree exactly in both trees, with equal shapes,
-    or a CheckpointError names the differences; otherwise differing shapes are skipped and reported.
-    """
-    flat_target = traverse_util.flatten_dict(dict(target), sep="/")
-    flat_source = traverse_util.flatten_dict(dict(source), sep="/")
-    prefix = f"{subtree.strip('/')}/" if subtree else ""
-    wanted = {path for path in flat_target if path.startswith(prefix)}
-    offered = {path for path in flat_source if path.startswith(prefix)}
-    where = f"{subtree!r} " if subtree else ""
-    if not wanted:
-        raise CheckpointError(f"the model has no {where}parameters to load into")
-    if strict and wanted != offered:
-        differ = sorted(wanted ^ offered)
-        raise CheckpointError(f"the checkpoint's {where}parameters do not match the model's (e.g. {differ[:3]})")
-    loaded, mismatched = [], []
-    for path in sorted(wanted & offered):
-        saved, model = np.shape(flat_source[path]), np.shape(flat_target[path])
-        if saved != model:
-            if strict:
-                raise CheckpointError(f"{path}: checkpoint shape {saved} != model shape {model}")
-            mismatched.append(f"{path} {saved} vs {model}")
-            continue
-        flat_target[path] = flat_source[path]
-        loaded.append(path)
-    if not loaded:
-        raise CheckpointError(
-            f"nothing in the checkpoint fits the model's {where}parameters ({_listed(mismatched or sorted(offered))})"
-        )
-    report = LoadReport(
-        loaded=loaded,
-        new=sorted(set(flat_target) - set(loaded)),
-        unused=sorted(set(flat_source) - set(loaded)),
-        mismatched=mismatched,
-    )
-    return traverse_util.unflatten_dict(flat_target, sep="/"), report
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Export / import of parameters
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def _read_workdir_config(workdir: Path, step: int) -> dict[str, Any]:
-    saved = workdir / "checkpoints" / str(step) / "config" / "metadata"  # JsonCheckpointHandler's file
-    for path in (saved, workdir / "config.json"):
-        if path.is_file():
-            return json.loads(path.read_text())
-    return {}
-
-
-def _restore_variables(workdir: Path, step: int) -> dict[str, Any]:
-    """params and model_state of checkpoint `step` (not the optimizer state), without building the model."""
-    path = workdir.absolute() / "checkpoints" / str(step) / "state"
-    with ocp.PyTreeCheckpointer() as reader:
-        saved = reader.metadata(path).item_metadata.tree
-        target = jax.tree.map(
-            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype),
-            {"params": saved["params"], "model_state": saved.get("model_state", {})},
-        )
-        args = ocp.args.PyTreeRestore(
-            item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
-        )
-        return reader.restore(path, args=args)
-
-
-def export_params(workdir: str | Path, out: str | Path, *, step: int | None = None, best: bool = False) -> dict:
-    """Writes the params (and model state) of a workdir's checkpoint to `out` for inference or fine-tuning.
-
-    Picks the latest checkpoint, or `step`, or with `best` the best by the run's `checkpoint.best_metric`.
-    `out` gets `params/` (an Orbax checkpoint of {'params', 'model_state'}) and jaxmodels_export.json
-    (model config, source step). Returns that JSON's contents. Refuses to overwrite a non-empty `out`.
-    """
-    workdir, out = Path(workdir).absolute(), Path(out).absolute()
-    if not (workdir / "checkpoints").is_dir():
-        raise CheckpointError(f"{str(workdir)!r} holds no checkpoints; train into it first with `jaxmodels train`")
-    if out.exists() and any(out.iterdir()):
-        raise CheckpointError(f"export directory {str(out)!r} is not empty; choose a new --out")
-    config = json.loads((workdir / "config.json").read_text()) if (workdir / "config.json").is_file() else {}
-    checkpoint_cfg = config.get("checkpoint", {})
-    checkpointer = Checkpointer(
-        workdir,
-        save_every=1,
-        keep=1,
-        keep_best=1 if best else 0,
-        best_metric=checkpoint_cfg.get("best_metric", "test/accuracy"),
-        best_mode=checkpoint_cfg.get("best_mode", "max"),
-        read_only=True,
-    )
-    try:
-        steps = checkpointer.all_steps()
-        if step is None:
-            step = checkpointer.best_step() if best else checkpointer.latest_step()
-            if step is None:
-                kind = "checkpoint with eval metrics (was checkpoint.keep_best set?)" if best else "checkpoint"
-                raise CheckpointError(f"no {kind} in {checkpointer.directory}")
-        elif step not in steps:
-            raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
-    finally:
-        checkpointer.close()
-    variables = _restore_variables(workdir, step)
-    out.mkdir(parents=True, exist_ok=True)
-    with ocp.StandardCheckpointer() as writer:
-        writer.save(out / "params", variables)
-        writer.wait_until_finished()
-    info = {
-        "format": EXPORT_FORMAT,
-        "source": str(workdir),
-        "step": int(step),
-        "model": _read_workdir_config(workdir, step).get("model", config.get("model", {})),
-        "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
-    }
-    (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    return info
-
-
-def load_params(path: str | Path) -> tuple[dict[str, Any], str]:
-    """{'params', 'model_state'} from an export dir (`jaxmodels export`) or a workdir's latest checkpoint.
-
-    Returns them with a description of where they came from, for logs.
-    """
-    path = Path(path).absolute()
-    if (path / EXPORT_FILE).is_file():
-        with ocp.StandardCheckpointer() as reader:
-            variables = reader.restore(path / "params")
-        info = json.loads((path / EXPORT_FILE).read_text())
-        return variables, f"export {path} (step {info.get('step')} of {info.get('source')})"
-    if (path / "checkpoints").is_dir():
-        checkpointer = Checkpointer(path, save_every=1, keep=1, read_only=True)
-        try:
-            step = checkpointer.latest_step()
-        finally:
-            checkpointer.close()
-        if step is None:
-            raise CheckpointError(f"workdir {str(path)!r} holds no checkpoint to load parameters from")
-        return _restore_variables(path, step), f"checkpoint {path / 'checkpoints' / str(step)}"
-    raise CheckpointError(
-        f"{str(path)!r} is neither a parameter export (made by `jaxmodels export`) nor a workdir with checkpoints"
-    )
-
-
-def init_from_pretrained(state: Any, path: str | Path, *, subtree: str = "", log: Callable[[str], None]) -> Any:
-    """`state` with params (and model state) loaded from `path` where they fit; the rest keeps its init.
-
-    For `config.checkpoint.init_from`. Logs a report of what was loaded, newly initialised and skipped.
-    The optimizer state is left as initialised: for the optimizers of jaxmodels.optim (Adam, AdamW, SGD,
-    clipping, weight decay) it depends only on the parameters' shapes, not their values.
-    """
-    variables, source = load_params(path)
-    params, report = load_partial(state.params, variables["params"], subtree=subtree)
-    model_state = state.model_state
-    if state.model_state and variables.get("model_state"):
-        model_state, _ = load_partial(state.model_state, variables["model_state"])
-    log(f"initialised from {source}: {report.summary()}")
-    return state.replace(params=jax.device_put(params), model_state=jax.device_put(model_state))

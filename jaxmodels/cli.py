@@ -112,26 +112,29 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     # Imported here so `jaxmodels --help` answers without loading JAX.
-    from jaxmodels import config as config_lib
-    from jaxmodels import loop
+    from jaxmodels import run
 
     if args.command == "compile":
-        from jaxmodels import parallel
+        from jaxmodels.compile_report import compile_report, format_report
+        from jaxmodels.experiment import build_experiment
 
-        config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
-        report = parallel.compile_train_step(config)
-        print(json.dumps(report) if args.json else parallel.format_report(report))
+        experiment = build_experiment(run.load_config(args.config, overrides))
+        for note in experiment.notes:
+            print(f"jaxmodels: {note}", file=sys.stderr)
+        report = compile_report(experiment)
+        print(json.dumps(report) if args.json else format_report(report))
     elif args.command == "train":
-        config = config_lib.apply_overrides(config_lib.load_config_file(args.config), overrides)
-        _, metrics = loop.train_and_evaluate(config, args.workdir)
-        print(json.dumps({"workdir": args.workdir, **metrics}))
+        trained = run.train(run.load_config(args.config, overrides), args.workdir)
+        print(json.dumps({"workdir": args.workdir, **trained.final}))
     elif args.command == "eval":
-        step, metrics = loop.evaluate_workdir(args.workdir, overrides)
-        print(json.dumps({"workdir": args.workdir, "step": step, **metrics}))
+        loaded = run.load(args.workdir, overrides=overrides)
+        print(json.dumps({"workdir": args.workdir, "step": loaded.step, **run.evaluate(loaded)}))
     elif args.command == "sample":
-        print(loop.sample_workdir(args.workdir, args.prompt, args.num_tokens, args.temperature, args.top_k, args.seed))
+        loaded = run.load(args.workdir, overrides=overrides)
+        print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
+                         seed=args.seed))  # fmt: skip
     else:
-        from jaxmodels.checkpoint import export_params
+        from jaxmodels.params_io import export_params
 
         info = export_params(args.workdir, args.out, step=args.step, best=args.best)
         print(json.dumps({"out": args.out, **info}))

@@ -19,6 +19,10 @@ from typing import Any
 import ml_collections
 
 from jaxmodels.errors import ConfigError
+from jaxmodels.optim import OPTIMIZERS, SCHEDULES
+from jaxmodels.parallel import STRATEGIES
+from jaxmodels.steps import REMAT_POLICIES
+from jaxmodels.tasks import make_task, task_config_defaults
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -29,7 +33,8 @@ def base_config() -> ml_collections.ConfigDict:
     # Model: `name` picks a registered model; every other key is a constructor argument.
     config.model = ml_collections.ConfigDict({"name": "mnist1d_cnn"})
 
-    config.task = ml_collections.ConfigDict({"name": "classify", "label_smoothing": 0.0})
+    # Task: `name` picks a registered task (jaxmodels.tasks); the other keys are the tasks' own settings.
+    config.task = ml_collections.ConfigDict({"name": "classify", **task_config_defaults()})
 
     config.data = ml_collections.ConfigDict(
         {
@@ -61,7 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     config.optimizer = ml_collections.ConfigDict(
         {
-            "name": "adam",  # adam | adamw | sgd
+            "name": "adam",  # jaxmodels.optim.OPTIMIZERS: adam | adamw | sgd
             "learning_rate": 1e-2,
             "b1": 0.9,
             "b2": 0.999,
@@ -70,7 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
             "nesterov": False,  # sgd only
             "weight_decay": 0.0,  # never applied to biases or norm scales
             "grad_clip_norm": 0.0,  # 0 = no clipping
-            "schedule": "constant",  # constant | cosine | warmup_cosine | step
+            "schedule": "constant",  # jaxmodels.optim.SCHEDULES: constant | cosine | warmup_cosine | step
             "warmup_steps": 0,
             "final_lr_fraction": 0.0,  # cosine schedules decay to learning_rate * this
             "step_boundaries": (0.5, 0.75),  # step schedule: fractions of train.num_steps
@@ -100,7 +105,7 @@ def base_config() -> ml_collections.ConfigDict:
     # Devices and strategy (jaxmodels.parallel, docs/parallel.md). data.batch_size is the global batch.
     config.parallel = ml_collections.ConfigDict(
         {
-            "strategy": "dp",  # pmap | dp | fsdp | tp
+            "strategy": "dp",  # jaxmodels.parallel.STRATEGIES: pmap | dp | fsdp | tp
             "num_devices": 0,  # 0 = every device JAX sees; n = the first n (single process)
             "mesh": ml_collections.ConfigDict({"data": -1, "model": 1}),  # -1 = the remaining devices
             # Multi-host (jax.distributed): blanks are auto-detected on SLURM, Open MPI, Kubernetes, Cloud TPU.
@@ -126,16 +131,16 @@ def base_config() -> ml_collections.ConfigDict:
     return config
 
 
+# The valid values of keys that name a choice; the named things live in the registries that implement them.
 CHOICES = {
-    "task.name": ("classify", "lm", "mlm", "seq2seq", "word2vec"),
     "data.loader": ("auto", "resident", "grain"),
-    "optimizer.name": ("adam", "adamw", "sgd"),
-    "optimizer.schedule": ("constant", "cosine", "warmup_cosine", "step"),
+    "optimizer.name": tuple(OPTIMIZERS),
+    "optimizer.schedule": tuple(SCHEDULES),
     "train.on_nonfinite": ("stop", "skip"),
     "checkpoint.best_mode": ("max", "min"),
     "train.compute_dtype": ("float32", "bfloat16"),
-    "train.remat": ("none", "dots", "full"),
-    "parallel.strategy": ("pmap", "dp", "fsdp", "tp"),
+    "train.remat": tuple(REMAT_POLICIES),
+    "parallel.strategy": tuple(STRATEGIES),
 }
 POSITIVE_INTS = (
     "data.batch_size",
@@ -159,7 +164,6 @@ NON_NEGATIVE = (
     "optimizer.grad_clip_norm",
     "optimizer.warmup_steps",
     "optimizer.momentum",
-    "task.label_smoothing",
     "data.prefetch_threads",
     "data.workers",
     "checkpoint.keep_best",
@@ -290,6 +294,7 @@ def _get(config: ml_collections.ConfigDict, dotted_key: str) -> Any:
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks names and ranges that types alone cannot; raises ConfigError on the first problem."""
+    make_task(config)  # an unknown task name, or a task setting out of range, fails here
     for key, choices in CHOICES.items():
         value = _get(config, key)
         if value not in choices:
@@ -308,8 +313,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             "config key 'checkpoint.keep_best' needs 'checkpoint.best_metric', a metric name such as 'test/accuracy'"
         )
-    if not _is_number(config.task.label_smoothing) or not 0 <= config.task.label_smoothing < 1:
-        raise ConfigError(f"config key 'task.label_smoothing' must be in [0, 1), got {config.task.label_smoothing!r}")
     if config.data.batch_size % config.train.accumulate_steps:
         raise ConfigError(
             f"data.batch_size={config.data.batch_size} is not divisible by train.accumulate_steps="

@@ -15,6 +15,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+def read_history(workdir: Path) -> list[dict[str, float]]:
+    """The rows of `<workdir>/metrics.jsonl` in order; lines a crash left torn are skipped."""
+    path = Path(workdir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 class MetricWriter:
     """Appends `{"step": ..., "train/loss": ...}` records to metrics.jsonl and TensorBoard."""
 

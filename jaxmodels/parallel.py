@@ -10,19 +10,21 @@
   leaf is split over 'data' along its largest dimension divisible by that axis; XLA gathers a layer's weights
   where they are used.
 - tp: Megatron-style tensor parallelism (Shoeybi et al. 2019): attention heads and MLP hidden units are split
-  over 'model', following the logical axis names of the Transformer's parameters
-  (`jaxmodels.models.transformer.logical_axes`) and `LOGICAL_RULES`; the batch is split over 'data', so a
-  mesh such as {data: 4, model: 2} is 2-D data x tensor parallelism.
+  over 'model', following the logical axis names that the model family declares for its parameters (its
+  `logical_axes` in the model registry) and `LOGICAL_RULES`; the batch is split over 'data', so a mesh such
+  as {data: 4, model: 2} is 2-D data x tensor parallelism.
 
 A strategy places the train state and batches, wraps the loop's step in `jax.pmap` or `jax.jit` (state
 donated, outputs pinned to the state's shardings, so no step waits for the host) and reads metrics back.
 Multi-host: `initialize_distributed` starts JAX's multi-controller runtime before any device is touched.
+
+Adding a strategy: subclass `Strategy` (or `MeshStrategy` with its own `leaf_spec`) and add it to
+`STRATEGIES`; config validation and its error messages take their choices from there.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
 import sys
@@ -38,10 +40,9 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxmodels.errors import ConfigError
-from jaxmodels.models.transformer import logical_axes
 
 DATA, MODEL = "data", "model"
-STRATEGIES = ("pmap", "dp", "fsdp", "tp")
+LogicalAxes = Callable[[tuple[str, ...]], "tuple[str, ...] | None"]  # parameter path -> its logical axis names
 # Logical parameter axes -> mesh axes for tensor parallelism; unnamed or unlisted axes are not split.
 LOGICAL_RULES: dict[str, str] = {"heads": MODEL, "mlp": MODEL}
 
@@ -160,22 +161,16 @@ def make_mesh(config: ml_collections.ConfigDict, devices: Sequence[jax.Device] |
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def make_strategy(config: ml_collections.ConfigDict) -> Strategy:
-    """The strategy `config.parallel` asks for, with the batch sizes checked against its data axis."""
+def make_strategy(config: ml_collections.ConfigDict, logical_axes: LogicalAxes | None = None) -> Strategy:
+    """The strategy `config.parallel` asks for, with the batch sizes checked against its data axis.
+
+    `logical_axes` is the model family's map from a parameter path to its logical axis names (tensor
+    parallelism splits the axes `LOGICAL_RULES` names); families that declare none are replicated under tp.
+    """
     name = config.parallel.strategy
     if name not in STRATEGIES:
         raise ConfigError(f"config key 'parallel.strategy' is {name!r}; choose one of {', '.join(STRATEGIES)}")
-    if name == "pmap":
-        if config.parallel.mesh.model not in (1, -1):
-            raise ConfigError("parallel.strategy=pmap has no model axis; set parallel.mesh.model=1 (or use tp)")
-        strategy: Strategy = PmapStrategy(select_devices(config))
-    else:
-        mesh = make_mesh(config)
-        if name != "tp" and mesh.shape[MODEL] > 1:
-            raise ConfigError(
-                f"parallel.strategy={name} does not split the model; set parallel.mesh.model=1 or parallel.strategy=tp"
-            )
-        strategy = MeshStrategy(name, mesh)
+    strategy = STRATEGIES[name](config, logical_axes)
     _check_divisible(config, strategy.data_parallelism)
     return strategy
 
@@ -262,6 +257,23 @@ class Strategy:
         """Inverse of `canonical_state`: a restored state placed for this strategy."""
         return state
 
+    @property
+    def mesh_shape(self) -> dict[str, int]:
+        """The device mesh as {axis: size}."""
+        raise NotImplementedError
+
+    def abstract_placed_state(self, abstract_state: Any) -> Any:
+        """ShapeDtypeStructs of the train state as the compiled step receives it (for ahead-of-time lowering)."""
+        raise NotImplementedError
+
+    def abstract_inputs(self, tree: Any) -> Any:
+        """ShapeDtypeStructs of placed step inputs (batches, feed arrays, metric sums) for ahead-of-time lowering."""
+        raise NotImplementedError
+
+    def state_held_per_device(self, abstract_state: Any) -> Any:
+        """ShapeDtypeStructs (with shardings where split) of what one device holds of the train state."""
+        raise NotImplementedError
+
 
 class PmapStrategy(Strategy):
     """`jax.pmap` with collectives over the axis 'data' (see the module docstring).
@@ -273,7 +285,11 @@ class PmapStrategy(Strategy):
 
     name = "pmap"
 
-    def __init__(self, devices: Sequence[jax.Device]):
+    def __init__(self, config: ml_collections.ConfigDict, logical_axes: LogicalAxes | None = None):
+        del logical_axes  # every device holds the whole model
+        if config.parallel.mesh.model not in (1, -1):
+            raise ConfigError("parallel.strategy=pmap has no model axis; set parallel.mesh.model=1 (or use tp)")
+        devices = select_devices(config)
         self.devices = [d for d in devices if d.process_index == jax.process_index()]
         self.num_parts = len(self.devices)
         self.data_parallelism = len(devices)
@@ -327,6 +343,19 @@ class PmapStrategy(Strategy):
     def from_canonical(self, state: Any) -> Any:
         return self.put_replicated(state)
 
+    @property
+    def mesh_shape(self) -> dict[str, int]:
+        return {DATA: self.data_parallelism}
+
+    def abstract_placed_state(self, abstract_state: Any) -> Any:
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct((self.num_parts, *x.shape), x.dtype), abstract_state)
+
+    def abstract_inputs(self, tree: Any) -> Any:
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), tree)
+
+    def state_held_per_device(self, abstract_state: Any) -> Any:
+        return abstract_state  # a whole replica on every device
+
 
 def _global_replica(x: jax.Array) -> jax.Array:
     """A pmapped leaf (one replica per local device) -> one global array replicated over every device of the run."""
@@ -336,10 +365,22 @@ def _global_replica(x: jax.Array) -> jax.Array:
 
 
 class MeshStrategy(Strategy):
-    """`jax.jit` over a ('data', 'model') mesh with NamedShardings: dp, fsdp or tp (see the module docstring)."""
+    """`jax.jit` over a ('data', 'model') mesh with NamedShardings; subclasses say how state leaves are split.
 
-    def __init__(self, name: str, mesh: Mesh):
-        self.name, self.mesh = name, mesh
+    This base class is plain data parallelism: every state leaf replicated, the batch split along 'data'.
+    """
+
+    name = "dp"
+    splits_model = False  # whether parallel.mesh.model may exceed 1
+
+    def __init__(self, config: ml_collections.ConfigDict, logical_axes: LogicalAxes | None = None):
+        mesh = make_mesh(config)
+        if not self.splits_model and mesh.shape[MODEL] > 1:
+            raise ConfigError(
+                f"parallel.strategy={self.name} does not split the model; set parallel.mesh.model=1 or "
+                "parallel.strategy=tp"
+            )
+        self.mesh, self.logical_axes = mesh, logical_axes
         self.data_parallelism = mesh.shape[DATA]
         self.host_batches = jax.process_count() > 1
         self.replicated = NamedSharding(mesh, P())
@@ -352,10 +393,7 @@ class MeshStrategy(Strategy):
 
     def leaf_spec(self, path: tuple[str, ...], shape: tuple[int, ...]) -> P:
         """The PartitionSpec of one state leaf (a parameter, or an optimizer moment shaped like one)."""
-        if self.name == "fsdp":
-            return fsdp_spec(shape, self.mesh.shape[DATA])
-        if self.name == "tp":
-            return tp_spec(path, shape, self.mesh.shape[MODEL])
+        del path, shape
         return P()
 
     def init_state(self, create: Callable[..., Any], *args: Any) -> Any:
@@ -382,6 +420,51 @@ class MeshStrategy(Strategy):
     def put_replicated(self, tree: Any) -> Any:
         return jax.device_put(tree, self.replicated)
 
+    @property
+    def mesh_shape(self) -> dict[str, int]:
+        return dict(self.mesh.shape)
+
+    def abstract_placed_state(self, abstract_state: Any) -> Any:
+        shardings = self.state_shardings(abstract_state)
+        return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract_state, shardings)
+
+    def abstract_inputs(self, tree: Any) -> Any:
+        return jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=getattr(x, "sharding", None)), tree
+        )
+
+    def state_held_per_device(self, abstract_state: Any) -> Any:
+        return self.abstract_placed_state(abstract_state)
+
+
+class FullyShardedDataParallel(MeshStrategy):
+    """ZeRO-3 (Rajbhandari et al. 2020): every state leaf split over 'data' along its largest divisible dimension."""
+
+    name = "fsdp"
+
+    def leaf_spec(self, path: tuple[str, ...], shape: tuple[int, ...]) -> P:
+        return fsdp_spec(shape, self.mesh.shape[DATA])
+
+
+class TensorParallel(MeshStrategy):
+    """Megatron (Shoeybi et al. 2019): the model family's logical axes split over 'model' by `LOGICAL_RULES`."""
+
+    name = "tp"
+    splits_model = True
+
+    def leaf_spec(self, path: tuple[str, ...], shape: tuple[int, ...]) -> P:
+        names = self.logical_axes(path) if self.logical_axes is not None else None
+        return tp_spec(path, names, shape, self.mesh.shape[MODEL])
+
+
+# The strategies `parallel.strategy` chooses from; config validation lists these names.
+STRATEGIES: dict[str, Callable[[ml_collections.ConfigDict, LogicalAxes | None], Strategy]] = {
+    "pmap": PmapStrategy,
+    "dp": MeshStrategy,
+    "fsdp": FullyShardedDataParallel,
+    "tp": TensorParallel,
+}
+
 
 def _names(path: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(str(getattr(key, "key", getattr(key, "name", key))) for key in path)
@@ -396,9 +479,8 @@ def fsdp_spec(shape: tuple[int, ...], data_size: int) -> P:
     return P(*([None] * axis), DATA)
 
 
-def tp_spec(path: tuple[str, ...], shape: tuple[int, ...], model_size: int) -> P:
-    """Megatron: the logical axes of a Transformer parameter mapped through `LOGICAL_RULES`; others replicated."""
-    names = logical_axes(path)
+def tp_spec(path: tuple[str, ...], names: tuple[str, ...] | None, shape: tuple[int, ...], model_size: int) -> P:
+    """Megatron: a parameter's logical axis `names` mapped through `LOGICAL_RULES`; unnamed leaves replicated."""
     if names is None or len(names) != len(shape):
         return P()
     spec = [LOGICAL_RULES.get(name) for name in names]
@@ -418,118 +500,3 @@ def state_bytes_per_device(state: Any) -> int:
         shard = leaf.sharding.shard_shape(leaf.shape) if getattr(leaf, "sharding", None) else leaf.shape
         total += math.prod(shard) * np.dtype(leaf.dtype).itemsize
     return total
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Ahead-of-time compilation: does it fit?
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def compile_train_step(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """Lowers and compiles the train step of `config` for its batch and mesh without running it (`jaxmodels
-    compile`). Nothing is allocated: state and batch are abstract. Returns per-device numbers: FLOPs of one step
-    and XLA's memory analysis (arguments = parameters + optimizer state + batch, outputs, temporaries), plus the
-    bytes of parameters and optimizer state each device holds under the strategy."""
-    from jaxmodels import config as config_lib
-    from jaxmodels.data import views
-    from jaxmodels.loop import model_arguments
-    from jaxmodels.models import get_model
-    from jaxmodels.optim import make_optimizer
-    from jaxmodels.tasks import make_task
-    from jaxmodels.train import create_train_state, train_step
-
-    config_lib.validate(config)
-    initialize_distributed(config)
-    strategy = make_strategy(config)
-    view = views.build(config, None)  # the task's view of the data: shapes, vocabulary, classes
-    model = get_model(config.model.name, **model_arguments(config, view))
-    model = model.clone(**strategy.model_overrides(type(model)))
-    task, tx = make_task(config), make_optimizer(config.optimizer, config.train.num_steps)
-    example = views.one_example(view)
-    batch = {
-        key: jax.ShapeDtypeStruct((config.data.batch_size, *np.shape(v)), np.asarray(v).dtype)
-        for key, v in example.items()
-    }
-    rng = jax.random.key(0)
-    abstract_state = jax.eval_shape(functools.partial(create_train_state, model, task, tx), batch, rng)
-    step = functools.partial(
-        train_step,
-        model=model,
-        task=task,
-        tx=tx,
-        accumulate_steps=config.train.accumulate_steps,
-        compute_dtype=config.train.compute_dtype,
-        remat=config.train.remat,
-        **strategy.step_options(),
-    )
-    if isinstance(strategy, PmapStrategy):
-        n = strategy.num_parts
-
-        def stacked(x: Any, rows: int) -> jax.ShapeDtypeStruct:
-            return jax.ShapeDtypeStruct((n, rows, *x.shape[1:]) if rows else (n, *x.shape), x.dtype)
-
-        args = (
-            jax.tree.map(lambda x: stacked(x, 0), abstract_state),
-            jax.tree.map(lambda x: stacked(x, x.shape[0] // n), batch),
-            jax.random.split(rng, n),
-        )
-        compiled = jax.pmap(step, axis_name=DATA, devices=strategy.devices, donate_argnums=(0,)).lower(*args).compile()
-        held = state_bytes_per_device(abstract_state)
-    else:
-        shardings = strategy.state_shardings(abstract_state)
-        placed = jax.tree.map(
-            lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract_state, shardings
-        )
-        batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=strategy.batch_sharding), batch)
-        jitted = jax.jit(step, out_shardings=(shardings, strategy.replicated), donate_argnums=(0,))
-        compiled = jitted.lower(placed, batch, rng).compile()
-        held = state_bytes_per_device(placed)
-        params_held = state_bytes_per_device(placed.params)
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list | tuple) else cost
-    memory = compiled.memory_analysis()
-    if isinstance(strategy, PmapStrategy):
-        params_held = state_bytes_per_device(abstract_state.params)
-    return {
-        "model": config.model.name,
-        "strategy": strategy.name,
-        "devices": strategy.data_parallelism if isinstance(strategy, PmapStrategy) else strategy.mesh.size,
-        "mesh": {DATA: strategy.data_parallelism}
-        | ({MODEL: strategy.mesh.shape[MODEL]} if hasattr(strategy, "mesh") else {}),
-        "batch_size": config.data.batch_size,
-        "parameters": sum(math.prod(x.shape) for x in jax.tree.leaves(abstract_state.params)),
-        "flops_per_device": float(cost.get("flops", 0.0)) if cost else 0.0,
-        "params_bytes_per_device": params_held,
-        "state_bytes_per_device": held,
-        "argument_bytes": memory.argument_size_in_bytes,
-        "output_bytes": memory.output_size_in_bytes,
-        "temp_bytes": memory.temp_size_in_bytes,
-        "alias_bytes": memory.alias_size_in_bytes,
-        "generated_code_bytes": memory.generated_code_size_in_bytes,
-    }
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """`compile_train_step`'s numbers as the lines `jaxmodels compile` prints."""
-
-    def size(n: float) -> str:
-        for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-            if abs(n) < 1024 or unit == "TiB":
-                return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n):,} B"
-            n /= 1024
-        return str(n)
-
-    total = report["argument_bytes"] + report["output_bytes"] + report["temp_bytes"] - report["alias_bytes"]
-    return "\n".join(
-        [
-            f"{report['model']}: {report['parameters']:,} parameters, strategy {report['strategy']} on "
-            f"{report['devices']} devices, mesh {report['mesh']}, global batch {report['batch_size']}",
-            f"  FLOPs per step, per device:        {report['flops_per_device']:,.0f}",
-            f"  parameters held per device:        {size(report['params_bytes_per_device'])}",
-            f"  params + optimizer state / device: {size(report['state_bytes_per_device'])}",
-            f"  XLA memory per device: arguments {size(report['argument_bytes'])}, outputs "
-            f"{size(report['output_bytes'])} ({size(report['alias_bytes'])} aliased to donated inputs), "
-            f"temporaries {size(report['temp_bytes'])}",
-            f"  peak estimate per device:          {size(total)}",
-        ]
-    )

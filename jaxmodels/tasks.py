@@ -11,12 +11,19 @@ Batch keys each task reads (every batch may also carry `valid`, (batch,) bool, f
   mlm        inputs, targets, target_weights (1 at masked positions); optional segments, token_mask
   seq2seq    source, target_inputs, targets; optional source_mask, target_weights
   word2vec   inputs (centre ids, or context windows with context_mask for CBOW), positives, negatives
+
+Adding a task: write its class here and decorate it with `@register_task(name, view=...)`, naming the data view
+it trains on (`jaxmodels.data.views.VIEWS`); the dataclass fields of the class are its config keys
+(`config.task.<field>`, defaults taken from the class). Config validation, its error messages and the config
+schema all read this registry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
@@ -47,6 +54,53 @@ class Task(Protocol):
         """Metrics computed from the averages (perplexity from loss, ...)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """A registered task: its class (whose fields are its config keys) and the data view it trains on."""
+
+    name: str
+    cls: type
+    view: str
+
+    def config_defaults(self) -> dict[str, Any]:
+        """{config key: default} of this task: the fields of its class."""
+        return {field.name: field.default for field in dataclasses.fields(self.cls)}
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(name: str, *, view: str) -> Callable[[type], type]:
+    """Class decorator: makes a task selectable as `config.task.name = name`, trained on data view `view`."""
+
+    def decorate(cls: type) -> type:
+        if name in TASKS:
+            raise ValueError(f"task {name!r} is registered twice")
+        TASKS[name] = TaskSpec(name, cls, view)
+        return cls
+
+    return decorate
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The registered task `name`; ConfigError naming the valid choices otherwise."""
+    if name not in TASKS:
+        close = difflib.get_close_matches(str(name), list(TASKS), n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"config key 'task.name' is {name!r}; choose one of {', '.join(TASKS)}.{hint}")
+    return TASKS[name]
+
+
+def task_config_defaults() -> dict[str, Any]:
+    """Every task's config keys with their defaults: the `task` section of the config schema."""
+    defaults: dict[str, Any] = {}
+    for spec in TASKS.values():
+        for key, value in spec.config_defaults().items():
+            if defaults.setdefault(key, value) != value:
+                raise ValueError(f"tasks declare config key task.{key} with different defaults")
+    return defaults
+
+
 def example_weights(batch: Batch, num_examples: int) -> jax.Array:
     """1.0 for real examples, 0.0 for eval padding (batches without `valid` are all real)."""
     valid = batch.get("valid")
@@ -72,11 +126,17 @@ def _token_cross_entropy(
     return loss_sum / jnp.maximum(count, 1.0), {"loss": loss_sum, "accuracy": correct, "count": count}
 
 
+@register_task("classify", view="records")
 @dataclasses.dataclass(frozen=True)
 class Classify:
     """Softmax cross-entropy (optionally label-smoothed) and top-1 accuracy, one label per example."""
 
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # Szegedy et al. (2016), section 7: targets (1 - e) one-hot + e / classes
+
+    def __post_init__(self) -> None:
+        smoothing = self.label_smoothing
+        if isinstance(smoothing, bool) or not isinstance(smoothing, int | float) or not 0 <= smoothing < 1:
+            raise ConfigError(f"config key 'task.label_smoothing' must be in [0, 1), got {smoothing!r}")
 
     def model_inputs(self, batch: Batch) -> ModelInputs:
         return (batch["inputs"],), _optional(batch, mask="token_mask", segments="segments")
@@ -94,6 +154,7 @@ def _per_token_weights(batch: Batch, targets: jax.Array, key: str) -> jax.Array:
     return weights * example_weights(batch, targets.shape[0])[:, None]
 
 
+@register_task("lm", view="lm_windows")
 @dataclasses.dataclass(frozen=True)
 class LanguageModel:
     """Causal language modelling: next-token cross-entropy; perplexity and bits per token derived."""
@@ -109,6 +170,7 @@ class LanguageModel:
         return {"perplexity": math.exp(min(averages["loss"], 50.0)), "bits_per_token": averages["loss"] / math.log(2)}
 
 
+@register_task("mlm", view="mlm_windows")
 @dataclasses.dataclass(frozen=True)
 class MaskedLanguageModel:
     """BERT's masked-LM objective: cross-entropy on the masked positions only (target_weights = 1)."""
@@ -124,6 +186,7 @@ class MaskedLanguageModel:
         return {"perplexity": math.exp(min(averages["loss"], 50.0))}
 
 
+@register_task("seq2seq", view="reversal")
 @dataclasses.dataclass(frozen=True)
 class SequenceToSequence:
     """Teacher-forced cross-entropy of the decoder over the target tokens; accuracy per token."""
@@ -139,6 +202,7 @@ class SequenceToSequence:
         return {}
 
 
+@register_task("word2vec", view="word2vec")
 @dataclasses.dataclass(frozen=True)
 class Word2Vec:
     """Negative sampling (Mikolov et al. 2013b, Eq. 4): -log sigmoid(v'_o.h) - sum_k log sigmoid(-v'_k.h) per pair.
@@ -166,20 +230,10 @@ class Word2Vec:
         return {}
 
 
-TASKS = {
-    "classify": lambda config: Classify(label_smoothing=config.task.label_smoothing),
-    "lm": lambda config: LanguageModel(),
-    "mlm": lambda config: MaskedLanguageModel(),
-    "seq2seq": lambda config: SequenceToSequence(),
-    "word2vec": lambda config: Word2Vec(),
-}
-
-
 def make_task(config: ml_collections.ConfigDict) -> Task:
-    """The task named by `config.task.name`."""
-    if config.task.name not in TASKS:
-        raise ConfigError(f"unknown task {config.task.name!r} (config key task.name); choose {', '.join(TASKS)}")
-    return TASKS[config.task.name](config)
+    """The task named by `config.task.name`, built from its config keys."""
+    spec = task_spec(config.task.name)
+    return spec.cls(**{key: config.task[key] for key in spec.config_defaults()})
 
 
 def summarize(sums: dict[str, Any], task: Task | None = None) -> dict[str, float]:

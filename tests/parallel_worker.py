@@ -24,10 +24,12 @@ import numpy as np
 from jaxmodels import config as config_lib
 from jaxmodels import parallel
 from jaxmodels.checkpoint import Checkpointer, abstract_like
+from jaxmodels.compile_report import compile_report
 from jaxmodels.errors import ConfigError
-from jaxmodels.loop import _restore_workdir, build_experiment, evaluate, evaluate_workdir, train_and_evaluate
+from jaxmodels.experiment import build_experiment
 from jaxmodels.models.cnn import batch_norm
 from jaxmodels.models.registry import register
+from jaxmodels.run import evaluate, load, train
 
 STEPS = 20
 
@@ -100,7 +102,7 @@ def loop_run(config: Any) -> dict:
         "losses": losses,
         "params": named(canonical.params),
         "model_state": tolist(canonical.model_state),
-        "eval": evaluate(experiment, state),
+        "eval": experiment.evaluate(state),
         "specs": specs,
     }
 
@@ -169,13 +171,17 @@ def strategies(data_dir: str) -> dict:
     )
 
     reports = {}
+    streamed = "--config.data.loader=grain"  # the batch is then an argument of the step (resident: the dataset is)
     for name, overrides in {
-        "dp64": ["--config.data.batch_size=64"],
-        "dp256": ["--config.data.batch_size=256"],
-        "fsdp64": ["--config.data.batch_size=64", "--config.parallel.strategy=fsdp"],
+        "dp64": [streamed, "--config.data.batch_size=64"],
+        "dp256": [streamed, "--config.data.batch_size=256"],
+        "fsdp64": [streamed, "--config.data.batch_size=64", "--config.parallel.strategy=fsdp"],
     }.items():
         reports[name] = timed(
-            results, f"compile/{name}", parallel.compile_train_step, make_config(data_dir, *overrides)
+            results,
+            f"compile/{name}",
+            lambda config: compile_report(build_experiment(config)),
+            make_config(data_dir, *overrides),
         )
     results["compile"] = reports
 
@@ -206,16 +212,15 @@ def resumed_elsewhere(data_dir: str, workdir: Path, first: list[str], then: list
     """
     half = STEPS // 2
     every_step = ["--config.train.log_every=1", f"--config.train.checkpoint_every={half}"]
-    saved, _ = train_and_evaluate(
-        make_config(data_dir, *first, *every_step, f"--config.train.num_steps={half}"), workdir
-    )
+    saved = train(make_config(data_dir, *first, *every_step, f"--config.train.num_steps={half}"), workdir).state
     config = make_config(data_dir, *then, *every_step)
     experiment = build_experiment(config)
     target = experiment.strategy.canonical_state(experiment.initial_state)
     checkpointer = Checkpointer.from_config(workdir, config, read_only=True)
     restored = checkpointer.restore(half, abstract_like(target), None)
     checkpointer.close()
-    state, final = train_and_evaluate(config, workdir)
+    trained = train(config, workdir)
+    state, final = trained.state, trained.final
     return {
         "restored_equal": all(np.array_equal(a, b) for a, b in zip(tolist(saved), tolist(restored), strict=True)),
         "restored_specs": sorted(
@@ -229,15 +234,16 @@ def resumed_elsewhere(data_dir: str, workdir: Path, first: list[str], then: list
 
 def evaluated_on_one_device(data_dir: str, workdir: Path, trained_on: list[str]) -> dict:
     """Trains STEPS steps under `trained_on`; then restores that workdir on one device and evaluates it."""
-    state, final = train_and_evaluate(make_config(data_dir, *trained_on), workdir)
+    trained = train(make_config(data_dir, *trained_on), workdir)
+    state, final = trained.state, trained.final
     one_device = [*STRATEGIES["single"], "--config.parallel.strategy=dp", "--config.parallel.mesh.model=1"]
-    experiment, restored, step = _restore_workdir(workdir, one_device)
+    restored = load(workdir, overrides=one_device)
     return {
-        "devices": len(experiment.strategy.mesh.devices.flat),
-        "step": step,
-        "restored_equal": all(np.array_equal(a, b) for a, b in zip(tolist(state), tolist(restored), strict=True)),
+        "devices": len(restored.experiment.strategy.mesh.devices.flat),
+        "step": restored.step,
+        "restored_equal": all(np.array_equal(a, b) for a, b in zip(tolist(state), tolist(restored.state), strict=True)),
         "eval_trained": final,
-        "eval_restored": evaluate_workdir(workdir, one_device)[1],
+        "eval_restored": evaluate(restored),
     }
 
 
@@ -270,7 +276,8 @@ def process(data_dir: str, port: str, process_id: str, workdir: str, strategy: s
         "--config.parallel.initialization_timeout=60",
         "--config.train.log_every=1",
     )
-    state, final = train_and_evaluate(config, workdir)  # the checkpoint is written collectively
+    trained = train(config, workdir)
+    state, final = trained.state, trained.final  # the checkpoint is written collectively
     checkpointer = Checkpointer(Path(workdir), save_every=STEPS, keep=1)
     restored = checkpointer.restore(STEPS, abstract_like(state), None)  # and restored collectively
     checkpointer.close()

@@ -15,25 +15,19 @@ import orbax.checkpoint as ocp
 import pytest
 from flax import traverse_util
 
-from jaxmodels.checkpoint import (
-    Checkpointer,
-    LoadReport,
-    abstract_like,
-    export_params,
-    init_from_pretrained,
-    load_params,
-    load_partial,
-)
+from jaxmodels.checkpoint import Checkpointer, abstract_like
 from jaxmodels.errors import CheckpointError, JaxmodelsError
-from jaxmodels.loop import evaluate_workdir, train_and_evaluate
 from jaxmodels.models import get_model
 from jaxmodels.optim import make_optimizer
+from jaxmodels.params_io import export_params, init_from_pretrained, load_params
+from jaxmodels.partial_loading import LoadReport, load_partial
+from jaxmodels.run import load, train
+from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import Classify
-from jaxmodels.train import create_train_state, train_step
 from tests.conftest import small_config_factory
 
 # The `mlp` of models/cnn.py with dropout: resuming must also reproduce the dropout masks.
-MLP_DROPOUT = ("--config.model.name=mlp", "--config.model.hidden_sizes=(32, 32)", "--config.model.dropout_rate=0.3")
+MLP_DROPOUT = ("--config.model.name=mlp", "--config.model.hidden_sizes=(32, 32)", "--config.model.dropout=0.3")
 
 
 def _leaves_equal(a, b) -> bool:
@@ -53,7 +47,8 @@ def _steps(workdir: Path) -> list[int]:
 def unbroken(data_dir, tmp_path_factory):
     """The small CNN run (60 steps, checkpoints at 20/40/60) without interruption: the reference."""
     workdir = tmp_path_factory.mktemp("unbroken")
-    state, metrics = train_and_evaluate(small_config_factory(data_dir)(), workdir)
+    trained = train(small_config_factory(data_dir)(), workdir)
+    state, metrics = trained.state, trained.final
     return state, metrics, workdir
 
 
@@ -90,7 +85,7 @@ def test_keep_best_keeps_the_best_k_beside_the_last_k(small_config, tmp_path):
         "--config.checkpoint.best_metric=test/loss",
         "--config.checkpoint.best_mode=min",
     )
-    train_and_evaluate(config, tmp_path)
+    train(config, tmp_path)
     losses = {r["step"]: r["test/loss"] for r in _log(tmp_path) if "test/loss" in r}
     best_two = sorted(losses, key=losses.get)[:2]
     assert set(_steps(tmp_path)) == {60, *best_two}
@@ -112,9 +107,11 @@ def test_an_unknown_best_metric_is_named_with_the_choices(tmp_path):
 
 def test_a_dropout_model_stopped_and_resumed_equals_an_unbroken_run(small_config, tmp_path):
     config = functools.partial(small_config, *MLP_DROPOUT, "--config.data.loader=grain")
-    unbroken_state, unbroken_metrics = train_and_evaluate(config(), tmp_path / "a")
-    train_and_evaluate(config("--config.train.num_steps=30"), tmp_path / "b")  # stops at N/2
-    resumed_state, resumed_metrics = train_and_evaluate(config(), tmp_path / "b")
+    trained = train(config(), tmp_path / "a")
+    unbroken_state, unbroken_metrics = trained.state, trained.final
+    train(config("--config.train.num_steps=30"), tmp_path / "b")  # stops at N/2
+    trained = train(config(), tmp_path / "b")
+    resumed_state, resumed_metrics = trained.state, trained.final
     assert _leaves_equal(unbroken_state, resumed_state)  # params, optimizer state, step
     assert unbroken_metrics == resumed_metrics
     assert _log(tmp_path / "a") == _log(tmp_path / "b")  # N/2 = 30 is an eval step in both runs
@@ -155,7 +152,7 @@ def test_a_corrupted_checkpoint_is_named_and_the_previous_one_used(small_config,
     data = data_files[0].read_bytes()
     data_files[0].write_bytes(data[: len(data) // 2])  # truncated, as by a full disk
 
-    step, _ = evaluate_workdir(tmp_path)  # eval only reads: it falls back and moves nothing
+    step = load(tmp_path).step  # eval only reads: it falls back and moves nothing
     assert step == 40 and latest.is_dir()
     assert f"checkpoint {latest} is unreadable" in capfd.readouterr().err
     warnings = []
@@ -170,7 +167,7 @@ def test_a_refused_checkpoint_leaves_config_json_alone(small_config, tmp_path, u
     shutil.copytree(workdir, tmp_path / "w")
     before = (tmp_path / "w" / "config.json").read_text()
     with pytest.raises(CheckpointError, match="different model"):
-        train_and_evaluate(small_config("--config.model.name=mnist1d_mlp"), tmp_path / "w")
+        train(small_config("--config.model.name=mnist1d_mlp"), tmp_path / "w")
     assert (tmp_path / "w" / "config.json").read_text() == before  # still names the config that wrote it
 
 
@@ -195,7 +192,7 @@ def test_skip_mode_trains_through_divergence_and_saves_only_finite_states(small_
     config = small_config(
         "--config.optimizer.name=sgd", "--config.optimizer.learning_rate=1e30", "--config.train.on_nonfinite=skip"
     )
-    state, _ = train_and_evaluate(config, tmp_path)
+    state = train(config, tmp_path).state
     assert sum(r["train/skipped_steps"] for r in _log(tmp_path)) > 0
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state))
     assert _steps(tmp_path) == [20, 40, 60]
@@ -210,7 +207,7 @@ def test_stop_mode_names_the_step_and_the_last_good_checkpoint(small_config, tmp
         "--config.optimizer.step_factor=1e30",
     )
     with pytest.raises(JaxmodelsError, match=r"diverged.*up to 40; the last good checkpoint is step 20 in"):
-        train_and_evaluate(config, tmp_path)
+        train(config, tmp_path)
     assert _steps(tmp_path) == [20]
 
 
@@ -257,7 +254,7 @@ def test_export_then_init_from_loads_the_parameters(small_config, tmp_path, unbr
     assert "loaded 2 (Conv_0/bias, Conv_0/kernel); newly initialised 6" in capfd.readouterr().out
 
     config = small_config(f"--config.checkpoint.init_from={tmp_path / 'export'}", "--config.train.num_steps=10")
-    train_and_evaluate(config, tmp_path / "finetune")  # the loop does the same and logs the report
+    train(config, tmp_path / "finetune")  # the loop does the same and logs the report
     assert f"initialised from export {tmp_path / 'export'} (step 60" in capfd.readouterr().err
 
 

@@ -103,7 +103,7 @@ def _ids(batch) -> list[int]:
 
 
 def test_grain_epochs_are_shuffled_differently_and_drop_the_ragged_tail():
-    dataset = pipeline.grain_train_dataset(_Records(25), _VIEW, batch_size=10, seed=3, threads=0)
+    dataset = pipeline.grain_train_dataset(_Records(25), _VIEW, batch_size=10, data_key=jax.random.key(3), threads=0)
     iterator = iter(dataset)
     epochs = [_ids(next(iterator)) + _ids(next(iterator)) for _ in range(3)]  # 25 // 10 = 2 batches/epoch
     for epoch in epochs:
@@ -111,9 +111,10 @@ def test_grain_epochs_are_shuffled_differently_and_drop_the_ragged_tail():
     assert epochs[0] != epochs[1] != epochs[2]
 
 
-def test_grain_order_depends_only_on_the_seed():
+def test_grain_order_depends_only_on_the_data_key():
     def first_batches(seed):
-        iterator = iter(pipeline.grain_train_dataset(_Records(50), _VIEW, batch_size=5, seed=seed, threads=2))
+        dataset = pipeline.grain_train_dataset(_Records(50), _VIEW, batch_size=5, data_key=jax.random.key(seed))
+        iterator = iter(dataset)
         return [_ids(next(iterator)) for _ in range(12)]
 
     assert first_batches(1) == first_batches(1)
@@ -124,8 +125,9 @@ def test_grain_shards_per_process_are_disjoint():
     seen = []
     for index in range(2):
         dataset = pipeline.grain_train_dataset(
-            _Records(40), _VIEW, batch_size=5, seed=0, process_index=index, process_count=2, threads=0
-        )
+            _Records(40), _VIEW, batch_size=5, data_key=jax.random.key(0), process_index=index, process_count=2,
+            threads=0,
+        )  # fmt: skip
         iterator = iter(dataset)
         seen.append({i for _ in range(4) for i in _ids(next(iterator))})
     assert seen[0].isdisjoint(seen[1])
@@ -133,7 +135,7 @@ def test_grain_shards_per_process_are_disjoint():
 
 
 def test_grain_iterator_state_restores_exactly_the_remaining_sequence():
-    dataset = pipeline.grain_train_dataset(_Records(30), _VIEW, batch_size=4, seed=7, threads=2)
+    dataset = pipeline.grain_train_dataset(_Records(30), _VIEW, batch_size=4, data_key=jax.random.key(7), threads=2)
     iterator = iter(dataset)
     for _ in range(9):  # past an epoch boundary (7 batches per epoch)
         next(iterator)
@@ -178,7 +180,10 @@ def test_a_split_smaller_than_a_batch_is_a_clear_error():
 
 
 def test_without_shuffle_every_epoch_reads_the_stored_order():
-    iterator = iter(pipeline.grain_train_dataset(_Records(20), _VIEW, batch_size=10, seed=3, shuffle=False, threads=0))
+    dataset = pipeline.grain_train_dataset(
+        _Records(20), _VIEW, batch_size=10, data_key=jax.random.key(3), shuffle=False, threads=0
+    )
+    iterator = iter(dataset)
     assert [_ids(next(iterator)) for _ in range(4)] == [list(range(10)), list(range(10, 20))] * 2
     for epoch in range(2):
         order = pipeline.epoch_permutation(jax.random.key(0), epoch, 20, shuffle=False)

@@ -28,7 +28,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "batchnorm_resnet": ("digits_cifar_resnet20.py", "model.depth=8 data.batch_size=32 optimizer.learning_rate=0.05"),
     "vit": (
         "digits_vit.py",
-        "model.patch_size=4 model.hidden_size=16 model.depth=1 model.num_heads=2 model.mlp_dim=32 "
+        "model.patch_size=4 model.embed_dim=16 model.num_layers=1 model.num_heads=2 model.mlp_dim=32 "
         "data.batch_size=32 optimizer.learning_rate=1e-2 optimizer.warmup_steps=5",
     ),
     "lstm_classifier": (

@@ -24,11 +24,13 @@ import pytest
 
 from jaxmodels import config as config_lib
 from jaxmodels import parallel
+from jaxmodels.compile_report import compile_report
 from jaxmodels.errors import ConfigError
+from jaxmodels.experiment import build_experiment
 from jaxmodels.models import get_model
 from jaxmodels.optim import make_optimizer
+from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import Classify
-from jaxmodels.train import create_train_state, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -312,7 +314,7 @@ def test_compile_command_prints_flops_and_memory(data_dir):
 def test_compile_counts_a_gpt_language_model_step_as_the_palm_formula_does(data_dir):
     config = config_lib.load_config_file(ROOT / "experiments/shakespeare_char_gpt.py")
     config = config_lib.apply_overrides(config, [f"--config.data.data_dir={data_dir}"])
-    report = parallel.compile_train_step(config)
+    report = compile_report(build_experiment(config))
     tokens = config.data.batch_size * config.data.block_size
     layers, width, context = config.model.num_layers, config.model.embed_dim, config.model.block_size
     palm = (6 * report["parameters"] + 12 * layers * width * context) * tokens  # Chowdhery et al. 2022, App. B

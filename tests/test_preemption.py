@@ -20,8 +20,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxmodels.checkpoint import load_params
 from jaxmodels.data import sources
+from jaxmodels.params_io import load_params
 from tests.conftest import EXPERIMENTS
 
 NUM_STEPS = 1000
@@ -33,7 +33,7 @@ RUNS = {
     # The `mlp` with dropout on MNIST-1D (dropout masks must be reproduced too).
     "mlp": [
         "--config", str(EXPERIMENTS / "mnist1d_cnn.py"),
-        "--config.model.name=mlp", "--config.model.hidden_sizes=(64, 64)", "--config.model.dropout_rate=0.2",
+        "--config.model.name=mlp", "--config.model.hidden_sizes=(64, 64)", "--config.model.dropout=0.2",
     ],
     # A small char-level GPT with dropout: Grain-streamed random windows, whose iterator position is saved.
     "gpt": [

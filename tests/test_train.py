@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from jaxmodels.errors import CheckpointError, JaxmodelsError
-from jaxmodels.loop import build_experiment, evaluate_workdir, train_and_evaluate
+from jaxmodels.experiment import build_experiment
 from jaxmodels.models import get_model
 from jaxmodels.optim import make_optimizer
+from jaxmodels.run import evaluate, load, train
+from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import Classify
-from jaxmodels.train import create_train_state, train_step
 
 
 def _leaves_equal(a, b) -> bool:
@@ -60,24 +61,26 @@ def test_train_step_is_pure_and_lowers_the_loss(small_config):
 @pytest.mark.parametrize("loader", ["resident", "grain"])
 def test_same_seed_gives_bitwise_identical_parameters(small_config, tmp_path, loader):
     config = small_config(f"--config.data.loader={loader}", "--config.train.num_steps=30")
-    state_a, metrics_a = train_and_evaluate(config, tmp_path / "a")
-    state_b, metrics_b = train_and_evaluate(config, tmp_path / "b")
+    trained = train(config, tmp_path / "a")
+    state_a, metrics_a = trained.state, trained.final
+    trained = train(config, tmp_path / "b")
+    state_b, metrics_b = trained.state, trained.final
     assert _leaves_equal(state_a, state_b)
     assert metrics_a == metrics_b
-    other, _ = train_and_evaluate(
+    other = train(
         small_config(f"--config.data.loader={loader}", "--config.train.num_steps=30", "--config.seed=1"), tmp_path / "c"
-    )
+    ).state
     assert not _leaves_equal(state_a.params, other.params)
 
 
 @pytest.mark.parametrize("loader", ["resident", "grain"])
 def test_stopped_and_resumed_run_equals_an_unbroken_run(small_config, tmp_path, loader):
-    unbroken_state, unbroken_metrics = train_and_evaluate(
-        small_config(f"--config.data.loader={loader}"), tmp_path / "a"
-    )
+    trained = train(small_config(f"--config.data.loader={loader}"), tmp_path / "a")
+    unbroken_state, unbroken_metrics = trained.state, trained.final
     # Stop at step 50 (past the epoch boundary at 40 = 4000 / 100 examples), then re-run the full command.
-    train_and_evaluate(small_config(f"--config.data.loader={loader}", "--config.train.num_steps=50"), tmp_path / "b")
-    resumed_state, resumed_metrics = train_and_evaluate(small_config(f"--config.data.loader={loader}"), tmp_path / "b")
+    train(small_config(f"--config.data.loader={loader}", "--config.train.num_steps=50"), tmp_path / "b")
+    trained = train(small_config(f"--config.data.loader={loader}"), tmp_path / "b")
+    resumed_state, resumed_metrics = trained.state, trained.final
     assert _leaves_equal(unbroken_state, resumed_state)
     assert unbroken_metrics == resumed_metrics
 
@@ -90,13 +93,15 @@ def test_stopped_and_resumed_run_equals_an_unbroken_run(small_config, tmp_path, 
 
 
 def test_rerunning_a_finished_run_only_evaluates(small_config, tmp_path):
-    state, metrics = train_and_evaluate(small_config("--config.train.num_steps=20"), tmp_path)
-    again, again_metrics = train_and_evaluate(small_config("--config.train.num_steps=20"), tmp_path)
+    trained = train(small_config("--config.train.num_steps=20"), tmp_path)
+    state, metrics = trained.state, trained.final
+    trained = train(small_config("--config.train.num_steps=20"), tmp_path)
+    again, again_metrics = trained.state, trained.final
     assert _leaves_equal(state, again) and metrics == again_metrics
 
 
 def test_workdir_outputs(small_config, tmp_path):
-    train_and_evaluate(small_config(), tmp_path)
+    train(small_config(), tmp_path)
     records = _log(tmp_path)
     assert [r["step"] for r in records] == [10, 20, 30, 40, 50, 60]
     assert {"train/loss", "train/accuracy", "train/learning_rate"} <= set(records[0])
@@ -107,32 +112,31 @@ def test_workdir_outputs(small_config, tmp_path):
 
 
 def test_keep_checkpoints_keeps_the_last_k(small_config, tmp_path):
-    train_and_evaluate(
-        small_config("--config.train.checkpoint_every=10", "--config.train.keep_checkpoints=2"), tmp_path
-    )
+    train(small_config("--config.train.checkpoint_every=10", "--config.train.keep_checkpoints=2"), tmp_path)
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [50, 60]
 
 
 def test_eval_of_a_workdir_reproduces_the_final_metrics(small_config, tmp_path):
-    _, metrics = train_and_evaluate(small_config(), tmp_path)
-    step, evaluated = evaluate_workdir(tmp_path)
+    metrics = train(small_config(), tmp_path).final
+    loaded = load(tmp_path)
+    step, evaluated = loaded.step, evaluate(loaded)
     assert step == 60 and evaluated == metrics
 
 
 def test_a_checkpoint_of_another_model_is_refused_and_left_untouched(small_config, tmp_path):
-    train_and_evaluate(small_config("--config.train.num_steps=20"), tmp_path)
+    train(small_config("--config.train.num_steps=20"), tmp_path)
     before = _tree_digest(tmp_path / "checkpoints")
     with pytest.raises(CheckpointError, match=r"different model .*Dense_0/kernel \(125, 10\) in the checkpoint vs"):
-        train_and_evaluate(small_config("--config.model.name=mnist1d_mlp"), tmp_path)
+        train(small_config("--config.model.name=mnist1d_mlp"), tmp_path)
     with pytest.raises(CheckpointError, match=r"Conv_0/kernel \(5, 1, 25\) in the checkpoint vs \(5, 1, 8\) now"):
-        train_and_evaluate(small_config("--config.model.channels=8"), tmp_path)
+        train(small_config("--config.model.channels=8"), tmp_path)
     assert _tree_digest(tmp_path / "checkpoints") == before
 
 
 def test_divergence_is_a_clear_error_and_saves_nothing_bad(small_config, tmp_path):
     config = small_config("--config.optimizer.name=sgd", "--config.optimizer.learning_rate=1e30")
     with pytest.raises(JaxmodelsError, match=r"training diverged.*up to 10; no checkpoint was saved.*learning_rate"):
-        train_and_evaluate(config, tmp_path)
+        train(config, tmp_path)
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()]
 
 

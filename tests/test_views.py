@@ -1,4 +1,4 @@
-"""Task views of datasets: the batch keys each task reads, sizes handed to the model, augmentation."""
+"""Data views of datasets: the batch keys each view yields, sizes handed to the model, augmentation, options."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from jaxmodels import config as config_lib
 from jaxmodels.data import tokenizers, views
 from jaxmodels.errors import ConfigError, DataError
-from jaxmodels.loop import model_arguments
+from jaxmodels.experiment import model_arguments
 
 
 def _config(data_dir: str, *overrides: str):
@@ -19,7 +19,7 @@ def _config(data_dir: str, *overrides: str):
 
 def test_text_classification_tokenizes_passages_with_a_padding_mask(data_dir, tmp_path):
     config = _config(data_dir, "--config.data.name=shakespeare/passages", "--config.data.block_size=32")
-    view = views.build(config, tmp_path)
+    view = views.build(config, tmp_path, view="records")
     example = view.preprocess(view.train_records[0])
     assert example["inputs"].shape == (32,) and example["inputs"][0] == tokenizers.CLS_ID
     assert example["token_mask"].dtype == bool and example["token_mask"][0]
@@ -29,8 +29,8 @@ def test_text_classification_tokenizes_passages_with_a_padding_mask(data_dir, tm
 
 
 def test_lm_view_targets_are_the_inputs_shifted_by_one(data_dir):
-    config = _config(data_dir, "--config.task.name=lm", "--config.data.name=shakespeare", "--config.data.block_size=16")
-    view = views.build(config, None)
+    config = _config(data_dir, "--config.data.name=shakespeare", "--config.data.block_size=16")
+    view = views.build(config, None, view="lm_windows")
     inputs, targets = view.eval_examples["inputs"], view.eval_examples["targets"]
     assert inputs.shape == targets.shape == (200, 16)
     np.testing.assert_array_equal(inputs[:, 1:], targets[:, :-1])
@@ -40,43 +40,58 @@ def test_lm_view_targets_are_the_inputs_shifted_by_one(data_dir):
     np.testing.assert_array_equal(window["inputs"][1:], window["targets"][:-1])
 
 
-def test_mlm_view_masks_about_15_percent(data_dir):
-    config = _config(
-        data_dir, "--config.task.name=mlm", "--config.data.name=shakespeare", "--config.data.block_size=64"
-    )
-    view = views.build(config, None)
+def test_mlm_view_masks_about_15_percent_of_cls_prefixed_windows(data_dir):
+    config = _config(data_dir, "--config.data.name=shakespeare", "--config.data.block_size=64")
+    view = views.build(config, None, view="mlm_windows")
     weights = view.eval_examples["target_weights"]
     assert 0.12 < weights.mean() < 0.18
     assert np.all(view.eval_examples["inputs"][:, 0] == tokenizers.CLS_ID)
+    example = view.train_examples[0]
+    assert example["inputs"].shape == example["targets"].shape == example["target_weights"].shape == (64,)
+    unmasked = example["target_weights"] == 0
+    np.testing.assert_array_equal(example["inputs"][unmasked], example["targets"][unmasked])
+    assert example["targets"][0] == tokenizers.CLS_ID
 
 
-@pytest.mark.parametrize(("model", "input_shape"), [("skipgram", (64,)), ("cbow", (64, 4))])
-def test_word2vec_view_maps_pairs_to_task_keys(data_dir, model, input_shape):
-    config = _config(
-        data_dir, "--config.task.name=word2vec", "--config.data.name=shakespeare", f"--config.model.name={model}",
-        "--config.data.tokenizer=word", "--config.data.vocab_size=500", "--config.data.batch_size=64",
-        "--config.data.window=2", "--config.data.num_negatives=3", "--config.data.eval_windows=10",
-    )  # fmt: skip
-    view = views.build(config, None)
+_WORD2VEC = (
+    "--config.data.name=shakespeare", "--config.data.tokenizer=word", "--config.data.vocab_size=500",
+    "--config.data.batch_size=64", "--config.data.window=2", "--config.data.num_negatives=3",
+    "--config.data.eval_windows=10",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("inputs", "input_shape"), [("center", (64,)), ("context", (64, 4))])
+def test_word2vec_view_maps_pairs_to_task_keys_as_the_model_asks(data_dir, inputs, input_shape):
+    config = _config(data_dir, *_WORD2VEC)
+    view = views.build(config, None, view="word2vec", options={"word2vec_inputs": inputs})
     batch = next(iter(view.train_examples))
     assert batch["inputs"].shape == input_shape
     assert batch["positives"].shape == (64,) and batch["negatives"].shape == (64, 3)
-    assert ("context_mask" in batch) == (model == "cbow")
+    assert ("context_mask" in batch) == (inputs == "context")
+
+
+def test_word2vec_inputs_default_to_the_center_word_and_must_be_known(data_dir):
+    config = _config(data_dir, *_WORD2VEC)
+    assert next(iter(views.build(config, None, view="word2vec").train_examples))["inputs"].shape == (64,)
+    with pytest.raises(ValueError, match=r"word2vec_inputs='window'; choose one of center, context"):
+        views.build(config, None, view="word2vec", options={"word2vec_inputs": "window"})
 
 
 def test_word2vec_with_worker_processes_is_a_config_error_naming_the_fix(data_dir):
-    config = _config(
-        data_dir, "--config.task.name=word2vec", "--config.data.name=shakespeare", "--config.data.workers=2"
-    )
+    config = _config(data_dir, "--config.data.name=shakespeare", "--config.data.workers=2")
     with pytest.raises(ConfigError, match=r"set data\.workers=0"):
-        views.build(config, None)
+        views.build(config, None, view="word2vec")
 
 
-def test_seq2seq_view_reverses_the_source(data_dir):
-    config = _config(
-        data_dir, "--config.task.name=seq2seq", "--config.data.name=synthetic/tokens", "--config.data.block_size=8"
-    )
-    view = views.build(config, None)
+def test_an_unknown_view_is_a_config_error_listing_the_views(data_dir):
+    with pytest.raises(ConfigError, match=r"unknown data view 'classify'; the views are records, lm_windows"):
+        views.build(_config(data_dir), None, view="classify")
+    assert set(views.VIEWS) == {"records", "lm_windows", "mlm_windows", "word2vec", "reversal"}
+
+
+def test_reversal_view_reverses_the_source(data_dir):
+    config = _config(data_dir, "--config.data.name=synthetic/tokens", "--config.data.block_size=8")
+    view = views.build(config, None, view="reversal")
     example = view.preprocess(view.train_records[3])
     np.testing.assert_array_equal(example["targets"], example["source"][::-1])
     np.testing.assert_array_equal(example["target_inputs"][1:], example["targets"][:-1])
@@ -88,7 +103,7 @@ def test_augmented_classification_redraws_every_epoch_and_only_from_the_seed(dat
         config = _config(
             data_dir, "--config.data.name=digits", "--config.data.augment=crop_flip", f"--config.seed={seed}"
         )
-        train = views.build(config, None).train_examples
+        train = views.build(config, None, view="records").train_examples
         assert isinstance(train, grain.MapDataset)
         epochs = train.repeat(2)
         return epochs[0]["inputs"], epochs[len(train)]["inputs"]
@@ -101,18 +116,21 @@ def test_augmented_classification_redraws_every_epoch_and_only_from_the_seed(dat
 
 def test_unknown_augmentation_is_a_config_error(data_dir):
     with pytest.raises(ConfigError, match=r"'data.augment' is 'rotate'"):
-        views.build(_config(data_dir, "--config.data.name=digits", "--config.data.augment=rotate"), None)
+        views.build(
+            _config(data_dir, "--config.data.name=digits", "--config.data.augment=rotate"), None, view="records"
+        )
 
 
-def test_a_text_task_on_a_record_dataset_says_which_dataset_to_use(data_dir):
-    with pytest.raises(DataError, match=r"needs a text dataset.*try --config.data.name=shakespeare"):
-        views.build(_config(data_dir, "--config.task.name=lm"), None)
+def test_a_text_view_of_a_record_dataset_says_which_dataset_to_use(data_dir):
+    with pytest.raises(DataError, match=r"'lm_windows' data view needs a text dataset.*try --config.data.name=shake"):
+        views.build(_config(data_dir), None, view="lm_windows")
 
 
 def test_sizes_the_data_fixes_are_filled_in_or_checked(data_dir):
     config = _config(data_dir, "--config.task.name=lm", "--config.data.name=shakespeare", "--config.model.name=gpt")
-    view = views.build(config, None)
-    assert model_arguments(config, view)["vocab_size"] == view.tokenizer.vocab_size
+    view = views.build(config, None, view="lm_windows")
+    arguments, _ = model_arguments(config, view)
+    assert arguments["vocab_size"] == view.tokenizer.vocab_size
     config_lib.set_value(config, "model.vocab_size", 7)
     with pytest.raises(
         ConfigError, match=rf"model.vocab_size=7 does not match the data.*vocab_size={view.tokenizer.vocab_size}"

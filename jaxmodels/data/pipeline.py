@@ -5,7 +5,8 @@ Two ways to feed the train step, chosen by `config.data.loader`:
   its batch from a per-epoch permutation, so no Python runs per batch. Position = step.
 - grain: a Grain `MapDataset` (shard -> shuffle -> batch -> repeat) read by background
   threads; its iterator state is saved in checkpoints. For data that does not fit.
-Both shuffle by a seeded per-epoch permutation and drop each epoch's ragged tail.
+Both read each epoch in the same order, `epoch_permutation(data_key, epoch, ...)` of this
+process's shard, and drop each epoch's ragged tail: switching loaders never changes a run's data.
 Evaluation covers every example exactly once: the last batch is padded and masked.
 """
 
@@ -61,11 +62,11 @@ class ExampleArrays:
         return {key: array[indices] for key, array in self.arrays.items()}
 
 
-def epoch_permutation(seed: jax.Array, epoch: jax.Array, num_examples: int, shuffle: bool = True) -> jax.Array:
-    """The order of examples in `epoch`: a pure function of (data seed, epoch); stored order if not `shuffle`."""
+def epoch_permutation(data_key: jax.Array, epoch: jax.Array, num_examples: int, shuffle: bool = True) -> jax.Array:
+    """The order of examples in `epoch`: a pure function of (data key, epoch); stored order if not `shuffle`."""
     if not shuffle:
         return jnp.arange(num_examples)
-    return jax.random.permutation(jax.random.fold_in(seed, epoch), num_examples)
+    return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
 
 
 def gather_batch(arrays: Example, permutation: jax.Array, step: jax.Array, batch_size: int) -> Example:
@@ -76,25 +77,24 @@ def gather_batch(arrays: Example, permutation: jax.Array, step: jax.Array, batch
     return jax.tree.map(lambda array: array[indices], arrays)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class EpochBatches:
-    """Which records batch `i` of an endless stream holds: a slice of its epoch's seeded permutation.
+    """Which records batch `i` of an endless stream holds: a slice of its epoch's `epoch_permutation`.
 
-    Epoch e's order is `np.random.default_rng([seed, e]).permutation(n)` (stored order without
-    shuffling), computed once per epoch; each epoch's ragged tail is dropped. We permute here rather
-    than with Grain's `shuffle`, whose per-index cost (~100 us) made reading a batch of 100 cost ~10 ms.
+    The resident feed's order for the same data key, computed on the host once per epoch (the last
+    two epochs are cached: Grain's read threads may straddle an epoch boundary); each epoch's ragged
+    tail is dropped. We permute here rather than with Grain's `shuffle`, whose per-index cost (~100 us)
+    made reading a batch of 100 cost ~10 ms.
     """
 
     num_examples: int
     batch_size: int
-    seed: int
+    data_key: jax.Array
     shuffle: bool = True
 
-    @functools.lru_cache(maxsize=2)  # noqa: B019  (frozen dataclass: hashable, lives as long as its pipeline)
+    @functools.lru_cache(maxsize=2)  # noqa: B019  (hashed by identity; lives as long as its pipeline)
     def order(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.num_examples)
-        return np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+        return np.asarray(epoch_permutation(self.data_key, epoch, self.num_examples, self.shuffle))
 
     def __call__(self, batch_index: int) -> np.ndarray:
         epoch, position = divmod(batch_index, self.num_examples // self.batch_size)
@@ -106,7 +106,7 @@ def grain_train_dataset(
     preprocess: Preprocess | None,
     *,
     batch_size: int,
-    seed: int,
+    data_key: jax.Array,
     shuffle: bool = True,
     process_index: int = 0,
     process_count: int = 1,
@@ -115,19 +115,33 @@ def grain_train_dataset(
 ) -> grain.IterDataset:
     """Endless batches: this process's shard, reshuffled every epoch, ragged tail of each epoch dropped.
 
+    The batches are the resident feed's for the same `data_key` (a typed key, e.g. `jax.random.key(0)`):
+    process `process_index` reads `shard_indices` of the source in its epochs' `epoch_permutation`.
     Each batch is read with one vectorised `__getitems__` call (TFDS decodes records about twice as
     fast as one at a time) or, from `ExampleArrays` (already preprocessed), by one fancy index
     per feature. Grain runs TFDS reads in background threads and checkpoints the position. A fancy
     index costs ~30 us, less than handing a batch over from a Grain thread (~140 us), so cached
     arrays are read in the calling thread: 32,000 vs 7,000 batches/s of 100 MNIST-1D examples.
+    Grain worker processes (`mp_prefetch`) compute the epoch orders with JAX: start them with
+    `worker_init_fn=cpu_only_worker`.
     """
     cached = isinstance(source, ExampleArrays)
     read = source.take if cached else functools.partial(load_arrays, source, preprocess)
     local = shard_indices(len(source), process_index, process_count)
-    batches = EpochBatches(len(local), batch_size, seed, shuffle)
+    batches = EpochBatches(len(local), batch_size, data_key, shuffle)
     steps = steps_per_epoch(len(local), batch_size)
     dataset = grain.MapDataset.range(steps).repeat(None).map_with_index(lambda i, _: read(local[batches(i)]))
     return dataset.to_iter_dataset(grain.ReadOptions(num_threads=0 if cached else threads, prefetch_buffer_size=buffer))
+
+
+def cpu_only_worker(worker_index: int, worker_count: int) -> None:
+    """A Grain `worker_init_fn`: the worker process's JAX runs on the CPU only.
+
+    Workers compute epoch orders with JAX; without this, each would initialise every accelerator
+    backend and claim its memory (JAX preallocates most of a GPU's memory per process).
+    """
+    del worker_index, worker_count
+    jax.config.update("jax_platforms", "cpu")
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, what: str = "train split") -> int:

@@ -170,8 +170,7 @@ def pad_to_length(tokens: np.ndarray, length: int, pad_id: int = PAD_ID) -> Reco
     """Tokens cut or padded to `length`, with Grain's packing metadata for a single segment.
 
     Returns `tokens`, `segment_ids` (1 on real tokens, 0 on padding) and `positions` (0, 1, ...
-    on real tokens, 0 on padding): the same fields `pack_sequences` gives, so `attention_mask`
-    serves padded and packed batches alike.
+    on real tokens, 0 on padding): the same fields `pack_sequences` gives.
     """
     tokens = np.asarray(tokens, np.int32)[:length]
     real = len(tokens)
@@ -179,23 +178,6 @@ def pad_to_length(tokens: np.ndarray, length: int, pad_id: int = PAD_ID) -> Reco
     padded[:real] = tokens
     segment_ids = (np.arange(length) < real).astype(np.int32)
     return {"tokens": padded, "segment_ids": segment_ids, "positions": np.arange(length, dtype=np.int32) * segment_ids}
-
-
-@dataclasses.dataclass(frozen=True)
-class PadToLength(grain.transforms.Map):
-    """`pad_to_length` on `element[key]`, adding `{key}_segment_ids` and `{key}_positions` as packing does."""
-
-    length: int
-    key: str = "tokens"
-
-    def map(self, element: Record) -> Record:
-        padded = pad_to_length(element[self.key], self.length)
-        return {
-            **element,
-            self.key: padded["tokens"],
-            f"{self.key}_segment_ids": padded["segment_ids"],
-            f"{self.key}_positions": padded["positions"],
-        }
 
 
 def pack_sequences(
@@ -220,19 +202,6 @@ def pack_sequences(
 
 def _truncate(element: Record, keys: tuple[str, ...], length: int) -> Record:
     return {**element, **{key: element[key][:length] for key in keys}}
-
-
-def attention_mask(segment_ids: np.ndarray, causal: bool = False) -> np.ndarray:
-    """Which positions may attend to which: [..., L, L] bool, True within the same non-padding segment.
-
-    `causal` also forbids attending to later positions (decoder self-attention).
-    """
-    segment_ids = np.asarray(segment_ids)
-    same = (segment_ids[..., :, None] == segment_ids[..., None, :]) & (segment_ids[..., None, :] > 0)
-    if causal:
-        length = segment_ids.shape[-1]
-        same &= np.tril(np.ones((length, length), bool))
-    return same
 
 
 # ---------------------------------------------------------------------------------------------- word2vec

@@ -1,17 +1,19 @@
-"""Data views: what each task trains and evaluates on, built from a dataset and `config.data`.
+"""Data views: what a run trains and evaluates on, built from a dataset and `config.data`.
 
-A view is the seam between datasets and tasks. Record datasets (MNIST-1D, digits, catalog images)
-give one example per record; text corpora give language-modelling windows, masked-LM windows or
-word2vec pairs; synthetic token sequences give sequence-to-sequence pairs. Every view yields the
-batch keys its task reads (see `jaxmodels.tasks`) and tells the model the sizes it must match
-(`num_classes`, `vocab_size`).
+A view is the seam between datasets and tasks; `VIEWS` names them. `records` gives one example per
+record (MNIST-1D, digits, catalog images, text passages); text corpora give `lm_windows`,
+`mlm_windows` or `word2vec` examples; token sequences give `reversal` (sequence-to-sequence) pairs.
+The task registry (`jaxmodels.tasks`) says which view a task reads, and the model may pass options
+(e.g. word2vec's `{"word2vec_inputs": "context"}` for CBOW): the data layer never reads task or
+model names. Every view yields the batch keys its task reads and tells the model the sizes it must
+match (`num_classes`, `vocab_size`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +59,25 @@ def one_example(view: DataView) -> Example:
     return {key: value[0] for key, value in next(iter(view.train_examples)).items()}  # a dataset of batches
 
 
-def build(config: ml_collections.ConfigDict, workdir: Path | None) -> DataView:
-    """The view `config.task.name` needs of `config.data.name`; tokenizers are kept in `workdir`."""
-    builder = sources.open_dataset(config.data.name, config.data.data_dir)
-    make = _VIEWS.get(config.task.name)
+def build(
+    config: ml_collections.ConfigDict,
+    workdir: Path | None,
+    *,
+    view: str,
+    options: Mapping[str, Any] | None = None,
+) -> DataView:
+    """The data view named `view` (a key of `VIEWS`) of `config.data.name`; tokenizers are kept in `workdir`.
+
+    `options` are what the model asks of the view, e.g. {'word2vec_inputs': 'context'}.
+    """
+    make = VIEWS.get(view)
     if make is None:
-        raise ConfigError(f"task {config.task.name!r} has no data view; choose {', '.join(_VIEWS)}")
-    return make(config, builder, workdir)
+        raise ConfigError(f"unknown data view {view!r}; the views are {', '.join(VIEWS)}")
+    builder = sources.open_dataset(config.data.name, config.data.data_dir)
+    return make(config, builder, workdir, options or {})
 
 
-def _classification(config, builder, workdir) -> DataView:
+def _records(config, builder, workdir, options) -> DataView:
     """One label per record: images and signals as they are, texts as <cls> + token ids with a padding mask."""
     input_key = (builder.info.supervised_keys or ("",))[0]
     if input_key in builder.info.features and isinstance(builder.info.features[input_key], tfds.features.Text):
@@ -122,11 +133,11 @@ def _local_indices(num_records: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- text corpora
 
 
-def _corpus_tokens(config, builder, workdir) -> tuple[np.ndarray, np.ndarray, tokenizers.Tokenizer]:
+def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.ndarray, tokenizers.Tokenizer]:
     """(train ids, validation ids, tokenizer) of a text dataset, split 90/10 by position (nanoGPT)."""
     if "text" not in builder.info.features:
         raise DataError(
-            f"task {config.task.name!r} needs a text dataset; {config.data.name!r} has no 'text' feature "
+            f"the {view!r} data view needs a text dataset; {config.data.name!r} has no 'text' feature "
             "(try --config.data.name=shakespeare)"
         )
     corpus = text.corpus_text(sources.open_split(builder, config.data.train_split))
@@ -159,8 +170,9 @@ def _windows(ids: np.ndarray, length: int, limit: int) -> np.ndarray:
     return np.stack([ids[i * length : i * length + length + 1] for i in range(count)])
 
 
-def _language_model(config, builder, workdir) -> DataView:
-    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir)
+def _lm_windows(config, builder, workdir, options) -> DataView:
+    """Causal LM: random windows of the training text; consecutive windows of the validation text."""
+    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir, "lm_windows")
     block = config.data.block_size
     windows = _windows(val_ids, block, config.data.eval_windows)
     return DataView(
@@ -172,50 +184,59 @@ def _language_model(config, builder, workdir) -> DataView:
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Masked(grain.transforms.RandomMap):
-    """A random window of `block_size` ids, masked BERT-style: inputs, targets, target_weights."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class _MaskedWindow(grain.transforms.RandomMap):
+    """Maps any element (e.g. an index) to <cls> + a random window of `block_size - 1` ids, masked by `mask`."""
 
     ids: np.ndarray
     block_size: int
-    vocab_size: int
+    mask: transforms.MaskTokens
 
     def random_map(self, element: Any, rng: np.random.Generator) -> Example:
-        del element
+        del element  # the record's seed alone picks its window and masking
         start = int(rng.integers(0, len(self.ids) - self.block_size))
-        return _mask_window(self.ids[start : start + self.block_size], rng, self.vocab_size)
+        return _masked(self.ids[start : start + self.block_size - 1], self.mask, rng)
 
 
-def _mask_window(window: np.ndarray, rng: np.random.Generator, vocab_size: int) -> Example:
-    masked = transforms.mask_tokens(np.concatenate([[tokenizers.CLS_ID], window[:-1]]), rng, vocab_size)
+def _masked(ids: np.ndarray, mask: transforms.MaskTokens, rng: np.random.Generator) -> Example:
+    """<cls> + `ids`, BERT-masked, under the keys the mlm task reads."""
+    masked = mask.random_map({"tokens": np.concatenate([[tokenizers.CLS_ID], ids])}, rng)
     return {"inputs": masked["inputs"], "targets": masked["targets"], "target_weights": masked["weights"]}
 
 
-def _masked_language_model(config, builder, workdir) -> DataView:
-    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir)
-    block, vocab = config.data.block_size, tokenizer.vocab_size
-    windows = _windows(val_ids, block - 1, config.data.eval_windows)[:, :block]
+def _mlm_windows(config, builder, workdir, options) -> DataView:
+    """Masked LM: <cls> + a window, masked afresh for every training example, once for validation."""
+    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir, "mlm_windows")
+    block, mask = config.data.block_size, transforms.MaskTokens(tokenizer.vocab_size)
+    windows = _windows(val_ids, block - 1, config.data.eval_windows)[:, :-1]
     rng = np.random.default_rng(0)  # a fixed masking of the validation windows, the same every evaluation
-    masked = [_mask_window(window, rng, vocab) for window in windows]
+    masked = [_masked(window, mask, rng) for window in windows]
     num_windows = max(len(train_ids) // block, 1)
-    train = grain.MapDataset.range(num_windows).random_map(_Masked(train_ids, block, vocab), seed=config.seed)
+    train = grain.MapDataset.range(num_windows).random_map(_MaskedWindow(train_ids, block, mask), seed=config.seed)
     return DataView(
         train_examples=train,
         eval_examples={key: np.stack([m[key] for m in masked]) for key in masked[0]},
         eval_name="val",
-        model_sizes={"vocab_size": vocab},
+        model_sizes={"vocab_size": tokenizer.vocab_size},
         tokenizer=tokenizer,
     )
 
 
-def _word2vec(config, builder, workdir) -> DataView:
+_WORD2VEC_MODES = {"center": "skipgram", "context": "cbow"}  # the model's inputs -> how examples are made
+
+
+def _word2vec(config, builder, workdir, options) -> DataView:
+    """word2vec with negative sampling; `options['word2vec_inputs']` is 'center' (skip-gram) or 'context' (CBOW)."""
+    inputs = options.get("word2vec_inputs", "center")
+    if inputs not in _WORD2VEC_MODES:
+        raise ValueError(f"view option word2vec_inputs={inputs!r}; choose one of {', '.join(_WORD2VEC_MODES)}")
+    mode = _WORD2VEC_MODES[inputs]
     if config.data.workers:  # Grain can only split a dataset over workers by slicing a random-access source
         raise ConfigError(
             f"data.workers={config.data.workers}: word2vec batches come from a whole-epoch builder, which Grain "
             "cannot split over worker processes (it already prepares the next epoch in a thread); set data.workers=0"
         )
-    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir)
-    mode = "cbow" if config.model.name == "cbow" else "skipgram"
+    train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir, "word2vec")
 
     def examples(ids: np.ndarray, seed: int, epochs: int | None) -> grain.IterDataset:
         return transforms.Word2VecBatches(
@@ -254,11 +275,11 @@ def _word2vec_keys(batch: Example, mode: str) -> Example:
 # ------------------------------------------------------------------------------------------ seq2seq
 
 
-def _reversal(config, builder, workdir) -> DataView:
+def _reversal(config, builder, workdir, options) -> DataView:
     """Sequence-to-sequence on token records: the target is the source reversed (a classic toy task)."""
     if "tokens" not in builder.info.features:
         raise DataError(
-            f"task 'seq2seq' reads token sequences; {config.data.name!r} has no 'tokens' feature "
+            f"the 'reversal' data view reads token sequences; {config.data.name!r} has no 'tokens' feature "
             "(try --config.data.name=synthetic/tokens)"
         )
     vocab = int(builder.builder_config.vocab_size)
@@ -275,10 +296,14 @@ def _reversal(config, builder, workdir) -> DataView:
     return _record_view(config, builder, pairs, {"vocab_size": vocab})
 
 
-_VIEWS: dict[str, Callable[[ml_collections.ConfigDict, tfds.core.DatasetBuilder, Path | None], DataView]] = {
-    "classify": _classification,
-    "lm": _language_model,
-    "mlm": _masked_language_model,
-    "seq2seq": _reversal,
+ViewBuilder = Callable[
+    [ml_collections.ConfigDict, tfds.core.DatasetBuilder, Path | None, Mapping[str, Any]], DataView
+]  # (config, dataset, workdir, options) -> the view
+
+VIEWS: dict[str, ViewBuilder] = {
+    "records": _records,
+    "lm_windows": _lm_windows,
+    "mlm_windows": _mlm_windows,
     "word2vec": _word2vec,
+    "reversal": _reversal,
 }

@@ -1,5 +1,8 @@
 """Image classifiers: MLP, LeNet-5, the Keras MNIST CNN, AlexNet, VGG and ResNet (ImageNet and CIFAR).
 
+Families `vgg`, `resnet` and `cifar_resnet` take their depth as a hyperparameter; their published sizes are
+one-line variants under each class (`vgg16`, `resnet50`, `cifar_resnet20`, ...; see `registry.register_variant`).
+
 Every model takes NHWC float images and returns (batch, num_classes) logits:
 `model.apply(variables, images, train=bool)`. Dropout draws from the 'dropout' RNG stream and
 is active only when `train=True`. BatchNorm keeps its statistics in the 'batch_stats'
@@ -22,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmodels.errors import ConfigError
-from jaxmodels.models.registry import register
+from jaxmodels.models.registry import register, register_variant, suggest
 
 # He et al. (2015), "Delving deep into rectifiers": N(0, 2 / fan_out), torchvision's choice for
 # VGG and ResNet convolutions. It keeps the activation scale constant through deep ReLU stacks;
@@ -76,7 +79,7 @@ class MLP(nn.Module):
     """Multilayer perceptron on the flattened image: [Dense -> ReLU -> Dropout] per hidden size, then Dense."""
 
     hidden_sizes: tuple[int, ...] = (256, 256)
-    dropout_rate: float = 0.0
+    dropout: float = 0.0
     num_classes: int = 10
 
     @nn.compact
@@ -84,7 +87,7 @@ class MLP(nn.Module):
         x = flatten(x)
         for size in self.hidden_sizes:
             x = nn.relu(nn.Dense(size)(x))
-            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return nn.Dense(self.num_classes)(x)
 
 
@@ -153,7 +156,7 @@ class AlexNet(nn.Module):
     """
 
     num_classes: int = 1000
-    dropout_rate: float = 0.5
+    dropout: float = 0.5
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
@@ -167,11 +170,12 @@ class AlexNet(nn.Module):
         x = nn.max_pool(x, (3, 3), strides=(2, 2))  # -> 6
         x = flatten(adaptive_avg_pool(x, (6, 6)))
         for width in (4096, 4096):
-            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
             x = nn.relu(nn.Dense(width)(x))
         return nn.Dense(self.num_classes)(x)
 
 
+@register("vgg")
 class VGG(nn.Module):
     """VGG of Simonyan & Zisserman (2015), "Very deep convolutional networks for large-scale image
     recognition", Table 1, in torchvision's layout.
@@ -180,12 +184,13 @@ class VGG(nn.Module):
     each followed by a 2x2 max pool; an adaptive average pool to 7x7 (the identity at 224x224);
     then 25088 -> 4096 -> 4096 -> classes with ReLU and dropout. With `batch_norm=True` a BatchNorm
     follows every convolution, which keeps its bias, as torchvision's `vgg*_bn` do.
+    `convs_per_stage` chooses the depth: the paper's configurations A, B, D and E are the variants below.
     """
 
     convs_per_stage: tuple[int, ...]
     widths: tuple[int, ...] = (64, 128, 256, 512, 512)
     batch_norm: bool = False
-    dropout_rate: float = 0.5
+    dropout: float = 0.5
     num_classes: int = 1000
     bn_axis_name: str | None = None
 
@@ -203,36 +208,15 @@ class VGG(nn.Module):
         dense_init = nn.initializers.normal(0.01)
         for width in (4096, 4096):
             x = nn.relu(nn.Dense(width, kernel_init=dense_init)(x))
-            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return nn.Dense(self.num_classes, kernel_init=dense_init)(x)
 
 
-@register("vgg11")
-class VGG11(VGG):
-    """VGG configuration A: 8 convolutions + 3 dense layers (132,863,336 parameters)."""
-
-    convs_per_stage: tuple[int, ...] = (1, 1, 2, 2, 2)
-
-
-@register("vgg13")
-class VGG13(VGG):
-    """VGG configuration B: 10 convolutions + 3 dense layers (133,047,848 parameters)."""
-
-    convs_per_stage: tuple[int, ...] = (2, 2, 2, 2, 2)
-
-
-@register("vgg16")
-class VGG16(VGG):
-    """VGG configuration D: 13 convolutions + 3 dense layers (138,357,544 parameters)."""
-
-    convs_per_stage: tuple[int, ...] = (2, 2, 3, 3, 3)
-
-
-@register("vgg19")
-class VGG19(VGG):
-    """VGG configuration E: 16 convolutions + 3 dense layers (143,667,240 parameters)."""
-
-    convs_per_stage: tuple[int, ...] = (2, 2, 4, 4, 4)
+# Table 1 of the paper, convolutions per stage; parameter counts at 224x224 and 1000 classes, as torchvision's.
+register_variant("vgg11", "vgg", convs_per_stage=(1, 1, 2, 2, 2))  # configuration A: 132,863,336 parameters
+register_variant("vgg13", "vgg", convs_per_stage=(2, 2, 2, 2, 2))  # configuration B: 133,047,848 parameters
+register_variant("vgg16", "vgg", convs_per_stage=(2, 2, 3, 3, 3))  # configuration D: 138,357,544 parameters
+register_variant("vgg19", "vgg", convs_per_stage=(2, 2, 4, 4, 4))  # configuration E: 143,667,240 parameters
 
 
 def last_batch_norm(train: bool, axis_name: str | None, zero_init: bool) -> nn.BatchNorm:
@@ -297,6 +281,11 @@ class BottleneckBlock(nn.Module):
         return nn.relu(out + projection_shortcut(x, out.shape[-1], self.strides, train, self.bn_axis_name))
 
 
+# The residual block of each stage, by config name: Fig. 5 left (ResNet-18/34) and right (ResNet-50/101/152).
+RESNET_BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": BottleneckBlock}
+
+
+@register("resnet")
 class ResNet(nn.Module):
     """ImageNet ResNet of He, Zhang, Ren & Sun (2016), "Deep residual learning for image recognition",
     Table 1, in torchvision's layout.
@@ -304,15 +293,23 @@ class ResNet(nn.Module):
     Stem: 7x7/2 convolution (64, no bias) -> BN -> ReLU -> 3x3/2 max pool. Then four stages with
     64/128/256/512 base filters and `stage_sizes` blocks each; stages 2-4 halve the resolution in
     their first block. Global average pool, then a dense layer to `num_classes`. Works for any input
-    of at least 32x32 (the global pool absorbs the final resolution).
+    of at least 32x32 (the global pool absorbs the final resolution). `stage_sizes` and `block`
+    ('basic' or 'bottleneck', a name so that configs can hold it) choose the depth: the paper's 18 to 152
+    layers are the variants below.
     """
 
     stage_sizes: tuple[int, ...]
-    block_cls: type[BasicBlock] | type[BottleneckBlock]
+    block: str
     num_filters: int = 64
     zero_init_residual: bool = False
     num_classes: int = 1000
     bn_axis_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.block not in RESNET_BLOCKS:
+            hint = suggest(self.block, sorted(RESNET_BLOCKS))
+            raise ConfigError(f"unknown ResNet block {self.block!r} (config key model.block).{hint}")
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
@@ -329,7 +326,7 @@ class ResNet(nn.Module):
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         for stage, num_blocks in enumerate(self.stage_sizes):
             for block in range(num_blocks):
-                x = self.block_cls(
+                x = RESNET_BLOCKS[self.block](
                     filters=self.num_filters * 2**stage,
                     strides=2 if stage > 0 and block == 0 else 1,
                     zero_init_residual=self.zero_init_residual,
@@ -339,44 +336,12 @@ class ResNet(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
-@register("resnet18")
-class ResNet18(ResNet):
-    """ResNet-18: basic blocks [2, 2, 2, 2] (11,689,512 parameters)."""
-
-    stage_sizes: tuple[int, ...] = (2, 2, 2, 2)
-    block_cls: type[BasicBlock] | type[BottleneckBlock] = BasicBlock
-
-
-@register("resnet34")
-class ResNet34(ResNet):
-    """ResNet-34: basic blocks [3, 4, 6, 3] (21,797,672 parameters)."""
-
-    stage_sizes: tuple[int, ...] = (3, 4, 6, 3)
-    block_cls: type[BasicBlock] | type[BottleneckBlock] = BasicBlock
-
-
-@register("resnet50")
-class ResNet50(ResNet):
-    """ResNet-50: bottleneck blocks [3, 4, 6, 3] (25,557,032 parameters)."""
-
-    stage_sizes: tuple[int, ...] = (3, 4, 6, 3)
-    block_cls: type[BasicBlock] | type[BottleneckBlock] = BottleneckBlock
-
-
-@register("resnet101")
-class ResNet101(ResNet):
-    """ResNet-101: bottleneck blocks [3, 4, 23, 3] (44,549,160 parameters)."""
-
-    stage_sizes: tuple[int, ...] = (3, 4, 23, 3)
-    block_cls: type[BasicBlock] | type[BottleneckBlock] = BottleneckBlock
-
-
-@register("resnet152")
-class ResNet152(ResNet):
-    """ResNet-152: bottleneck blocks [3, 8, 36, 3] (60,192,808 parameters)."""
-
-    stage_sizes: tuple[int, ...] = (3, 8, 36, 3)
-    block_cls: type[BasicBlock] | type[BottleneckBlock] = BottleneckBlock
+# Table 1 of the paper, blocks per stage; parameter counts at 224x224 and 1000 classes, as torchvision's.
+register_variant("resnet18", "resnet", stage_sizes=(2, 2, 2, 2), block="basic")  # 11,689,512 parameters
+register_variant("resnet34", "resnet", stage_sizes=(3, 4, 6, 3), block="basic")  # 21,797,672 parameters
+register_variant("resnet50", "resnet", stage_sizes=(3, 4, 6, 3), block="bottleneck")  # 25,557,032 parameters
+register_variant("resnet101", "resnet", stage_sizes=(3, 4, 23, 3), block="bottleneck")  # 44,549,160 parameters
+register_variant("resnet152", "resnet", stage_sizes=(3, 8, 36, 3), block="bottleneck")  # 60,192,808 parameters
 
 
 class CIFARBasicBlock(nn.Module):
@@ -409,6 +374,7 @@ class CIFARBasicBlock(nn.Module):
         return nn.relu(out + shortcut)
 
 
+@register("cifar_resnet")
 class CIFARResNet(nn.Module):
     """CIFAR-10 ResNet-(6n+2) of He et al. (2016), "Deep residual learning for image recognition", section 4.2.
 
@@ -416,6 +382,10 @@ class CIFARResNet(nn.Module):
     filters on 32x32/16x16/8x8 maps, global average pool, dense layer to 10 classes. With the
     paper's option A shortcuts ResNet-20 has 269,722 parameters (the paper's "0.27M"); option B
     adds 2,752 (272,474). Convolutions use the paper's He initialisation.
+
+    `depth` is the paper's name and index of these networks: the number of weighted layers, 6n + 2 (ResNet-20
+    is depth 20, n = 3 blocks per stage). It is kept rather than renamed to the zoo's `num_layers`, which
+    counts the repeated blocks of a stack (a transformer's layers), so `num_layers=20` would mislead here.
     """
 
     depth: int
@@ -449,36 +419,9 @@ class CIFARResNet(nn.Module):
         return nn.Dense(self.num_classes)(x)
 
 
-@register("cifar_resnet20")
-class CIFARResNet20(CIFARResNet):
-    """ResNet-20 (n=3): 269,722 parameters with option A shortcuts."""
-
-    depth: int = 20
-
-
-@register("cifar_resnet32")
-class CIFARResNet32(CIFARResNet):
-    """ResNet-32 (n=5): 464,154 parameters with option A shortcuts."""
-
-    depth: int = 32
-
-
-@register("cifar_resnet44")
-class CIFARResNet44(CIFARResNet):
-    """ResNet-44 (n=7): 658,586 parameters with option A shortcuts."""
-
-    depth: int = 44
-
-
-@register("cifar_resnet56")
-class CIFARResNet56(CIFARResNet):
-    """ResNet-56 (n=9): 853,018 parameters with option A shortcuts."""
-
-    depth: int = 56
-
-
-@register("cifar_resnet110")
-class CIFARResNet110(CIFARResNet):
-    """ResNet-110 (n=18): 1,727,962 parameters with option A shortcuts."""
-
-    depth: int = 110
+# Section 4.2 of the paper, n = 3, 5, 7, 9, 18; parameter counts with option A shortcuts and 10 classes.
+register_variant("cifar_resnet20", "cifar_resnet", depth=20)  # 269,722 parameters (the paper's "0.27M")
+register_variant("cifar_resnet32", "cifar_resnet", depth=32)  # 464,154 parameters
+register_variant("cifar_resnet44", "cifar_resnet", depth=44)  # 658,586 parameters
+register_variant("cifar_resnet56", "cifar_resnet", depth=56)  # 853,018 parameters
+register_variant("cifar_resnet110", "cifar_resnet", depth=110)  # 1,727,962 parameters

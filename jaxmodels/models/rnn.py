@@ -12,7 +12,6 @@ Recurrent Neural Networks".
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax.linen as nn
@@ -21,7 +20,6 @@ import jax.numpy as jnp
 
 from jaxmodels.errors import ConfigError
 from jaxmodels.models.registry import register, suggest
-from jaxmodels.models.sampling import sample_autoregressively
 
 Carry = Any  # a cell's state: h, or (c, h) for the LSTM; one per layer, a (forward, backward) pair if bidirectional
 
@@ -138,8 +136,9 @@ class CharRNN(nn.Module):
     """Character-level language model: embedding -> stacked RNN -> Dense(vocab_size) (Graves 2013, Figure 1;
     Karpathy, Johnson & Fei-Fei (2015), "Visualizing and Understanding Recurrent Networks").
 
-    (batch, time) int tokens -> (batch, time, vocab_size) next-character logits. `initial_carry` continues from
-    a previous call's state and `return_carry=True` returns (carries, logits): see `sample`.
+    (batch, time) int tokens -> (batch, time, vocab_size) next-character logits. With `decode=True` the call
+    continues from the carries kept in the 'cache' collection (pass mutable=['cache']) and stores the new ones:
+    the protocol of `sampling.generate`.
     """
 
     vocab_size: int = 65
@@ -149,46 +148,18 @@ class CharRNN(nn.Module):
     num_layers: int = 2
     dropout: float = 0.0
 
+    @property
+    def context_length(self) -> None:
+        """No limit: the carried state summarises all the text read so far."""
+        return None
+
     @nn.compact
-    def __call__(
-        self,
-        tokens: jax.Array,
-        *,
-        train: bool = False,
-        initial_carry: tuple[Carry, ...] | None = None,
-        return_carry: bool = False,
-    ) -> jax.Array | tuple[tuple[Carry, ...], jax.Array]:
+    def __call__(self, tokens: jax.Array, *, train: bool = False, decode: bool = False) -> jax.Array:
         x = nn.Embed(self.vocab_size, self.embed_dim)(tokens)
         rnn = StackedRNN(self.cell, self.hidden_size, self.num_layers, dropout=self.dropout)
-        carries, h = rnn(x, initial_carry=initial_carry, train=train)
+        cached = decode and self.has_variable("cache", "carry")
+        carries, h = rnn(x, initial_carry=self.get_variable("cache", "carry") if cached else None, train=train)
+        if decode:
+            self.put_variable("cache", "carry", carries)
         h = nn.Dropout(self.dropout)(h, deterministic=not train)
-        logits = nn.Dense(self.vocab_size)(h)
-        return (carries, logits) if return_carry else logits
-
-
-@functools.partial(jax.jit, static_argnames=("model", "num_tokens", "temperature", "top_k"))
-def sample(
-    model: CharRNN,
-    variables: dict[str, Any],
-    prompt_tokens: jax.Array,
-    num_tokens: int,
-    rng: jax.Array,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-) -> jax.Array:
-    """Continues (batch, prompt_len >= 1) tokens by `num_tokens` sampled ones; returns the whole sequence.
-
-    The prompt is read once; then each step feeds one token and carries the hidden state forward. Step i
-    samples with `jax.random.fold_in(rng, i)`; temperature 0 or top_k=1 is greedy.
-    """
-    if num_tokens == 0:
-        return prompt_tokens
-
-    def read(carry: tuple[Carry, ...] | None, tokens: jax.Array) -> tuple[tuple[Carry, ...], jax.Array]:
-        carry, logits = model.apply(variables, tokens, train=False, initial_carry=carry, return_carry=True)
-        return carry, logits[:, -1]
-
-    prefill = lambda: read(None, prompt_tokens)
-    step = lambda carry, token: read(carry, token[:, None])
-    new = sample_autoregressively(prefill, step, num_tokens, rng, temperature, top_k)
-    return jnp.concatenate([prompt_tokens, new.astype(prompt_tokens.dtype)], axis=1)
+        return nn.Dense(self.vocab_size)(h)

@@ -7,9 +7,10 @@
 - Devlin et al. (2019), "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding":
   token + segment + position embeddings (Figure 2), masked-LM pre-training and fine-tuning (Figure 1).
 
-Every model is built from the same four pieces, written once: `Embeddings`, `MultiHeadAttention`, `MLP` and
-`Block` (also ViT's encoder block, vit.py); sampling is in sampling.py. Masks are boolean and broadcast to
-(batch, heads, queries, keys); True means "may attend".
+Every model is built from the same four pieces, written once: `Embeddings`, `MultiHeadAttention`, `FeedForward`
+and `Block` (also ViT's encoder block, vit.py). Every family that uses `Block` declares `logical_axes` to the
+registry, so tensor parallelism can split its attention and feed-forward layers. Text generation is
+`sampling.generate`. Masks are boolean and broadcast to (batch, heads, queries, keys); True means "may attend".
 """
 
 from __future__ import annotations
@@ -18,18 +19,15 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxmodels.errors import ConfigError
-from jaxmodels.models.registry import register, suggest
-from jaxmodels.models.sampling import sample_autoregressively
-
-if TYPE_CHECKING:  # the checkpoint stack (Orbax, Grain) is imported only by the one function that needs it
-    from jaxmodels.checkpoint import LoadReport
+from jaxmodels.models.registry import register, register_variant, suggest
+from jaxmodels.partial_loading import LoadReport, load_partial
 
 Params = Any  # a nested dict of arrays: one model's 'params' collection
 
@@ -181,8 +179,9 @@ class MultiHeadAttention(nn.Module):
         return cached_k.value, cached_v.value, mask[None, None]
 
 
-class MLP(nn.Module):
-    """Position-wise feed-forward network: Dense(hidden) -> GELU -> Dense(embed) (Vaswani et al. 2017, §3.3).
+class FeedForward(nn.Module):
+    """Position-wise feed-forward network: Dense(hidden) -> GELU -> Dense(embed) (Vaswani et al. 2017, §3.3,
+    "Position-wise Feed-Forward Networks"; ReLU there, GELU in GPT, BERT and ViT). A `Block` names it "mlp".
 
     `dropout` acts on the hidden activations, as in ViT (Dosovitskiy et al. 2021); GPT-2 and BERT have none there.
     """
@@ -201,10 +200,11 @@ class MLP(nn.Module):
         return nn.Dense(x.shape[-1], use_bias=self.use_bias, kernel_init=self.out_init, name="proj")(h)
 
 
-# Logical axis names of the attention and MLP parameters, keyed by (layer, parameter): tensor parallelism
-# (jaxmodels.parallel) splits 'heads' and 'mlp' across devices, Megatron-style (Shoeybi et al. 2019): the
-# query/key/value and first MLP layers by output units, the output projections by input units, so each block
-# needs one all-reduce after attention and one after the MLP.
+# Logical axis names of the attention and feed-forward parameters, keyed by (layer, parameter): tensor
+# parallelism (jaxmodels.parallel, which finds `logical_axes` through `registry.logical_axes_of`) splits 'heads'
+# and 'mlp' across devices, Megatron-style (Shoeybi et al. 2019): the query/key/value and first feed-forward
+# layers by output units, the output projections by input units, so each block needs one all-reduce after
+# attention and one after the feed-forward network.
 LOGICAL_AXES: dict[tuple[str, str], tuple[str, ...]] = {
     **{(name, "kernel"): ("embed", "heads", "head_dim") for name in ("query", "key", "value")},
     **{(name, "bias"): ("heads", "head_dim") for name in ("query", "key", "value")},
@@ -219,19 +219,20 @@ LOGICAL_AXES: dict[tuple[str, str], tuple[str, ...]] = {
 
 def logical_axes(path: tuple[str, ...]) -> tuple[str, ...] | None:
     """Logical axis names of the parameter at `path` (e.g. ('block_0', 'attention', 'query', 'kernel')) if it
-    belongs to a `MultiHeadAttention` or `MLP` of a `Block`; None otherwise (also optimizer-state paths work)."""
+    belongs to a `MultiHeadAttention` or `FeedForward` of a `Block`; None otherwise (optimizer-state paths,
+    which end in a parameter's path, work too). Declared by every family built from `Block`."""
     if len(path) < 3 or path[-3] not in ("attention", "cross_attention", "mlp"):
         return None
     return LOGICAL_AXES.get((path[-2], path[-1]))
 
 
 class Block(nn.Module):
-    """One transformer layer: self-attention, optional cross-attention, MLP, each a residual sub-layer.
+    """One transformer layer: self-attention, optional cross-attention, feed-forward, each a residual sub-layer.
 
     pre_norm=True: x + Dropout(f(LayerNorm(x))) (GPT-2, Radford et al. 2019, §2.3).
     pre_norm=False: LayerNorm(x + Dropout(f(x))) (Vaswani et al. 2017, §3.1 and §5.4; BERT).
-    `dropout` also acts on the attention weights unless `attention_dropout` is given; `mlp_dropout` on the MLP's
-    hidden activations (ViT).
+    `dropout` also acts on the attention weights unless `attention_dropout` is given; `mlp_dropout` on the
+    feed-forward network's hidden activations (ViT).
     """
 
     num_heads: int
@@ -281,7 +282,7 @@ class Block(nn.Module):
                 raise ValueError("a cross-attention block needs the encoder output: pass memory=")
             cross_attention = attention(name="cross_attention")
             x = residual(x, lambda h: cross_attention(h, memory, mask=memory_mask, train=train), "cross_attention")
-        mlp = MLP(
+        mlp = FeedForward(
             self.mlp_dim,
             self.use_bias,
             self.approximate_gelu,
@@ -303,14 +304,15 @@ def padding_mask(mask: jax.Array) -> jax.Array:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@register("gpt")
+@register("gpt", logical_axes=logical_axes)
 class GPT(nn.Module):
     """Decoder-only transformer LM: GPT-2 (Radford et al. 2019, §2.3), which modifies the GPT decoder of Radford
     et al. (2018), "Improving Language Understanding by Generative Pre-Training", Figure 1 (left).
 
     (batch, time) int tokens -> (batch, time, vocab_size) next-token logits. Pre-LN blocks with a final
     LayerNorm, learned positions, output layer tied to the token embeddings. Defaults are GPT-2 small.
-    `decode=True` reads tokens into the KV cache (collection 'cache', pass mutable=['cache']): see `generate`.
+    `decode=True` reads tokens after those already in the KV cache (collection 'cache', pass mutable=['cache']),
+    the protocol of `sampling.generate`; `context_length` is `block_size`.
     """
 
     vocab_size: int = 50257
@@ -320,6 +322,11 @@ class GPT(nn.Module):
     embed_dim: int = 768
     dropout: float = 0.1
     use_bias: bool = True
+
+    @property
+    def context_length(self) -> int:
+        """The most tokens one forward pass (and the KV cache) holds: `sampling.generate` crops to it."""
+        return self.block_size
 
     @nn.compact
     def __call__(self, tokens: jax.Array, *, train: bool = False, decode: bool = False) -> jax.Array:
@@ -352,51 +359,9 @@ class GPT(nn.Module):
         return embeddings.attend(h)
 
 
-@register("gpt2_small")
-class GPT2Small(GPT):
-    """GPT-2 small (Radford et al. 2019, Table 2, first row): 12 layers, d_model 768, 12 heads, context 1024,
-    vocabulary 50,257, biases, tied embeddings: 124,439,808 parameters."""
-
-    vocab_size: int = 50257
-    block_size: int = 1024
-    num_layers: int = 12
-    num_heads: int = 12
-    embed_dim: int = 768
-    use_bias: bool = True
-
-
-@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "temperature", "top_k"))
-def generate(
-    model: GPT,
-    params: Params,
-    prompt: jax.Array,
-    max_new_tokens: int,
-    rng: jax.Array,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-) -> jax.Array:
-    """Continues (batch, prompt_len) tokens by max_new_tokens sampled tokens; returns the whole sequence.
-
-    The prompt is read into the KV cache in one call, then one token per step. Step i samples with
-    `jax.random.fold_in(rng, i)` (see `sample_autoregressively`), so the tokens equal those of recomputing the
-    whole prefix each step. temperature=0 or top_k=1 is greedy. prompt_len + max_new_tokens <= block_size.
-    """
-    if max_new_tokens == 0:
-        return prompt
-    if prompt.shape[1] + max_new_tokens > model.block_size:
-        raise ValueError(
-            f"prompt ({prompt.shape[1]}) + max_new_tokens ({max_new_tokens}) exceeds block_size {model.block_size}"
-        )
-
-    def read(cache: Params | None, tokens: jax.Array) -> tuple[Params, jax.Array]:
-        variables = {"params": params} if cache is None else {"params": params, "cache": cache}
-        logits, state = model.apply(variables, tokens, train=False, decode=True, mutable=["cache"])
-        return state["cache"], logits[:, -1]
-
-    prefill = lambda: read(None, prompt)
-    step = lambda cache, token: read(cache, token[:, None])
-    new = sample_autoregressively(prefill, step, max_new_tokens, rng, temperature, top_k)
-    return jnp.concatenate([prompt, new.astype(prompt.dtype)], axis=1)
+# GPT-2 small (Radford et al. 2019, Table 2, first row; context 1024): with the default vocabulary of 50,257 and
+# tied embeddings, 124,439,808 parameters.
+register_variant("gpt2_small", "gpt", num_layers=12, num_heads=12, embed_dim=768, block_size=1024)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -424,7 +389,7 @@ def _encoder_of(model: BertHyperparameters) -> BertEncoder:
     return BertEncoder(**{name: getattr(model, name) for name in names}, name="encoder")
 
 
-@register("bert")
+@register("bert", logical_axes=logical_axes)
 class BertEncoder(BertHyperparameters):
     """The BERT encoder (Devlin et al. 2019, Figure 1 left, inputs as in Figure 2).
 
@@ -476,7 +441,7 @@ class BertEncoder(BertHyperparameters):
         return self.embeddings.attend(h)
 
 
-@register("bert_mlm")
+@register("bert_mlm", logical_axes=logical_axes)
 class BertMLM(BertHyperparameters):
     """BERT with its masked-LM head (Devlin et al. 2019, §3.1 Task #1; Figure 1 left).
 
@@ -500,7 +465,7 @@ class BertMLM(BertHyperparameters):
         return encoder.attend(h) + self.param("output_bias", nn.initializers.zeros, (self.vocab_size,))
 
 
-@register("bert_classifier")
+@register("bert_classifier", logical_axes=logical_axes)
 class BertClassifier(BertHyperparameters):
     """BERT fine-tuned for sequence classification (Devlin et al. 2019, §4.1; Figure 1 right).
 
@@ -525,33 +490,13 @@ class BertClassifier(BertHyperparameters):
         return nn.Dense(self.num_classes, kernel_init=_normal(0.02), name="classifier")(pooled)
 
 
-@register("bert_base")
-class BertBase(BertClassifier):
-    """BERT-base classifier (Devlin et al. 2019, §3: L=12, H=768, A=12, feed-forward 3072, 512 positions,
-    2 segments, WordPiece vocabulary 30,522). Encoder + pooler = 109,482,240 parameters (as HF `BertModel`);
-    with the num_classes=2 head, 109,483,778."""
-
-    vocab_size: int = 30522
-    max_length: int = 512
-    num_segments: int = 2
-    num_layers: int = 12
-    num_heads: int = 12
-    embed_dim: int = 768
-    mlp_dim: int = 3072
-
-
-@register("bert_base_mlm")
-class BertBaseMLM(BertMLM):
-    """BERT-base with its masked-LM head (sizes as `bert_base`): 109,514,298 parameters (as HF
-    `BertForMaskedLM`); its encoder loads into `bert_base` with `load_pretrained_encoder`."""
-
-    vocab_size: int = 30522
-    max_length: int = 512
-    num_segments: int = 2
-    num_layers: int = 12
-    num_heads: int = 12
-    embed_dim: int = 768
-    mlp_dim: int = 3072
+# BERT-base (Devlin et al. 2019, §3: L=12, H=768, A=12, feed-forward 3072, 512 positions, 2 segments; with the
+# default WordPiece vocabulary of 30,522). Encoder + pooler: 109,482,240 parameters (as HF `BertModel`), with
+# the num_classes=2 head 109,483,778; with the masked-LM head 109,514,298 (as HF `BertForMaskedLM`), whose
+# encoder loads into `bert_base` with `load_pretrained_encoder`.
+BERT_BASE_SIZES = dict(num_layers=12, num_heads=12, embed_dim=768, mlp_dim=3072, max_length=512, num_segments=2)
+register_variant("bert_base", "bert_classifier", **BERT_BASE_SIZES)
+register_variant("bert_base_mlm", "bert_mlm", **BERT_BASE_SIZES)
 
 
 def load_pretrained_encoder(
@@ -561,10 +506,8 @@ def load_pretrained_encoder(
 
     Both arguments are 'params' collections. Every leaf under `subtree` is replaced by the checkpoint's; the
     rest (pooler, classifier) keeps its initialisation. Raises CheckpointError if the encoders differ in shape.
-    A thin use of the generic `jaxmodels.checkpoint.load_partial`, which `checkpoint.init_from` also uses.
+    A thin use of the generic `jaxmodels.partial_loading.load_partial`, which `checkpoint.init_from` also uses.
     """
-    from jaxmodels.checkpoint import load_partial
-
     return load_partial(classifier_params, mlm_params, subtree=subtree, strict=True)
 
 
@@ -573,7 +516,7 @@ def load_pretrained_encoder(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@register("transformer_seq2seq")
+@register("transformer_seq2seq", logical_axes=logical_axes)
 class TransformerSeq2Seq(nn.Module):
     """The Transformer encoder-decoder (Vaswani et al. 2017, Figure 1); defaults are the base model (Table 3).
 

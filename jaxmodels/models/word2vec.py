@@ -7,7 +7,8 @@
 
 The models return the logits v'_w . h of the positive and negative words; the loss is the binary cross-entropy
 with labels 1 and 0 (`optax.sigmoid_binary_cross_entropy`). The word vectors are the input table,
-`word_vectors(params)`, which `nearest_neighbours` and `analogy` query.
+`word_vectors(params)`, which `nearest_neighbours` and `analogy` query. Each model declares the input its batches
+need as the view option `word2vec_inputs` (`registry.view_options_of`): 'center' words or their 'context' windows.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class NegativeSamplingEmbeddings(nn.Module):
         return jnp.einsum("bd,b...d->b...", h, self.output(words))
 
 
-@register("skipgram")
+@register("skipgram", view_options={"word2vec_inputs": "center"})
 class SkipGram(nn.Module):
     """Skip-gram with negative sampling (Mikolov et al. 2013a, Figure 1 right; 2013b, Eq. 4).
 
@@ -66,7 +67,7 @@ class SkipGram(nn.Module):
         return embeddings.score(h, positives), embeddings.score(h, negatives)
 
 
-@register("cbow")
+@register("cbow", view_options={"word2vec_inputs": "context"})
 class CBOW(nn.Module):
     """Continuous bag-of-words with negative sampling (Mikolov et al. 2013a, Figure 1 left; 2013b, Eq. 4).
 

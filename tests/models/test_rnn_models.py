@@ -1,7 +1,8 @@
 """Specifications of the recurrent models: rnn_classifier and char_rnn.
 
 Each model is compiled once per input shape and reused (a compile costs seconds on a small CPU); keys use the
-'rbg' PRNG, whose dropout compiles faster than threefry's.
+'rbg' PRNG, whose dropout compiles faster than threefry's. Text generation from char_rnn is specified with
+GPT's in test_sampling.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import pytest
 
 from jaxmodels.errors import ConfigError
 from jaxmodels.models import get_model
-from jaxmodels.models.rnn import sample
 
 VOCAB = 11
 BATCH, LENGTH, PAD = 3, 6, 3
@@ -133,25 +133,6 @@ def test_a_short_sequence_gives_the_same_output_alone_or_padded_in_a_batch():
     classifier = Compiled("rnn_classifier", inputs, num_classes=3, vocab_size=VOCAB, cell="lstm", bidirectional=True)
     alone = classifier(inputs[1:2, : int(LENGTHS[1])])
     np.testing.assert_allclose(classifier(inputs, lengths=LENGTHS)[1:2], alone, rtol=1e-5, atol=1e-6)
-
-
-# --------------------------------------------------------------------------------------------------- sampling
-
-
-@pytest.fixture(scope="module")
-def char_rnn() -> Compiled:
-    return Compiled("char_rnn", tokens(0, (2, 10)), vocab_size=VOCAB, embed_dim=8, hidden_size=16, num_layers=2)
-
-
-@pytest.mark.parametrize(("temperature", "top_k"), [(0.0, None), (0.7, 4)])
-def test_sampling_with_the_carried_state_equals_recomputing_the_prefix(
-    char_rnn, reference_sampling, temperature, top_k
-):
-    prompt, rng = tokens(3, (2, 3)), key(7)
-    sampled = sample(char_rnn.model, char_rnn.variables, prompt, 7, rng, temperature=temperature, top_k=top_k)
-    assert sampled.shape == (2, 10)
-    np.testing.assert_array_equal(sampled[:, :3], prompt)
-    np.testing.assert_array_equal(sampled, reference_sampling(char_rnn, prompt, 7, rng, temperature, top_k))
 
 
 # --------------------------------------------------------------------------------------------------- dropout

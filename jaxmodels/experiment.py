@@ -1,0 +1,233 @@
+"""From a config to everything a run needs, in one place: the step every entry point runs.
+
+`build_experiment(config)` validates the config and assembles, in this order: the device strategy, the task
+and the data view it trains on, the model (its registered family and sizes, completed by the data), the
+optimizer, the data feed, and the one bound train step. Training (`jaxmodels.loop`), the workdir commands
+(`jaxmodels.run`) and the ahead-of-time report (`jaxmodels.compile_report`) all use this `Experiment`, so
+they can never disagree about what a config means. Nothing here trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.experimental import multihost_utils
+
+from jaxmodels import config as config_lib
+from jaxmodels import parallel
+from jaxmodels.absl_compat import flags_marked_parsed
+from jaxmodels.data import pipeline, views
+from jaxmodels.data.feeds import GrainFeed, ResidentFeed
+from jaxmodels.errors import ConfigError
+from jaxmodels.models import registry
+from jaxmodels.optim import make_optimizer, make_schedule
+from jaxmodels.steps import TrainState, create_train_state, eval_step, train_step
+from jaxmodels.tasks import Task, make_task, summarize, task_spec
+
+
+@dataclasses.dataclass
+class Experiment:
+    """A config made concrete: model, task, optimizer, data and the compiled steps that use them."""
+
+    config: ml_collections.ConfigDict
+    model: nn.Module
+    task: Task
+    view: views.DataView
+    feed: ResidentFeed | GrainFeed
+    strategy: parallel.Strategy  # how state, batches and steps are laid out on the devices
+    schedule: optax.Schedule
+    eval_batches: list[dict[str, Any]]
+    abstract_state: TrainState  # shapes and dtypes of the (canonical) train state; nothing allocated
+    loop_step: Any  # compiled (state, metric_sums, *feed.args_for_step(step)) -> (state, metric_sums)
+    evaluate_batch: Any  # compiled (state, batch) -> metric sums
+    zero_metrics: dict[str, np.ndarray]  # the structure of the train-metric sums, all zeros
+    notes: list[str]  # what the build decided that the user should hear (e.g. a size variant's sizes won)
+    create_state: Callable[[], TrainState]  # the freshly initialised, placed train state
+
+    @functools.cached_property
+    def initial_state(self) -> TrainState:
+        """The train state at step 0, placed for the strategy (created on first use)."""
+        return self.create_state()
+
+    def evaluate(self, state: TrainState) -> dict[str, float]:
+        """Averages of the task's metrics over the whole eval split (padding masked out), keyed '<split>/<name>'."""
+        sums = None
+        for batch in self.eval_batches:
+            metrics = self.evaluate_batch(state, batch)
+            sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
+        averages = summarize(self.strategy.to_host(sums), self.task)
+        return {f"{self.view.eval_name}/{key}": value for key, value in averages.items()}
+
+
+def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = None) -> Experiment:
+    """Validates `config` and builds everything a run needs (data is read, nothing is trained).
+
+    `workdir`, when given, keeps what the data view trains once and must reuse (tokenizers).
+    """
+    config_lib.validate(config)
+    parallel.initialize_distributed(config)
+    strategy = parallel.make_strategy(config, registry.logical_axes_of(config.model.name))
+    view = views.build(
+        config, workdir, view=task_spec(config.task.name).view, options=registry.view_options_of(config.model.name)
+    )
+    arguments, notes = model_arguments(config, view)
+    model = registry.get_model(config.model.name, **arguments)
+    model = model.clone(**strategy.model_overrides(type(model)))  # e.g. BatchNorm's pmap axis
+    task = make_task(config)
+    tx = make_optimizer(config.optimizer, config.train.num_steps)
+    init_key, dropout_key, data_key = jax.random.split(jax.random.key(config.seed), 3)
+    feed = make_feed(config, view, data_key, strategy)
+    eval_batches = [
+        strategy.place_batch(batch)
+        for batch in pipeline.padded_eval_batches(
+            view.eval_examples,
+            config.data.eval_batch_size // jax.process_count(),
+            _eval_batches_per_process(view, config),  # every process yields as many batches
+        )
+    ]
+
+    create = functools.partial(create_train_state, model, task, tx)
+    abstract_state = jax.eval_shape(create, feed.example_batch, init_key)
+    bound_train_step = functools.partial(
+        train_step,
+        model=model,
+        task=task,
+        tx=tx,
+        accumulate_steps=config.train.accumulate_steps,
+        compute_dtype=config.train.compute_dtype,
+        remat=config.train.remat,
+        skip_nonfinite=config.train.on_nonfinite == "skip",
+        **strategy.step_options(),
+    )
+
+    def loop_step(state: TrainState, sums: dict, *feed_args: Any) -> tuple[TrainState, dict]:
+        batch = strategy.constrain_batch(feed.select_batch(state.step, *feed_args))
+        state, metrics = bound_train_step(state, batch, jax.random.fold_in(dropout_key, state.step))
+        return state, jax.tree.map(jnp.add, sums, metrics)
+
+    # The train step's metrics are the task's, plus `skipped_steps` with on_nonfinite=skip; their shapes come from
+    # an eval step, which needs no collective axis (a pmap axis exists only inside pmap).
+    metric_shapes = jax.eval_shape(
+        functools.partial(eval_step, model=model, task=task), abstract_state, feed.example_batch
+    )
+    zero_metrics = jax.tree.map(lambda shape: np.zeros(shape.shape, shape.dtype), metric_shapes)
+    if config.train.on_nonfinite == "skip":
+        zero_metrics["skipped_steps"] = np.zeros((), np.float32)
+    return Experiment(
+        config=config,
+        model=model,
+        task=task,
+        view=view,
+        feed=feed,
+        strategy=strategy,
+        schedule=make_schedule(config.optimizer, config.train.num_steps),
+        eval_batches=eval_batches,
+        abstract_state=abstract_state,
+        loop_step=strategy.compile_step(loop_step, strategy.state_shardings(abstract_state)),
+        evaluate_batch=strategy.compile_eval(
+            functools.partial(eval_step, model=model, task=task, **strategy.step_options())
+        ),
+        zero_metrics=zero_metrics,
+        notes=notes,
+        create_state=lambda: strategy.init_state(create, feed.example_batch, init_key),
+    )
+
+
+def model_arguments(config: ml_collections.ConfigDict, view: views.DataView) -> tuple[dict[str, Any], list[str]]:
+    """The config's model arguments, completed with the sizes the data fixes (classes, vocabulary).
+
+    A size variant (e.g. gpt2_small) sets its published sizes over the config's, and a note says so; the
+    resolved sizes are written back into `config.model`, so the saved config names the model that was built.
+    A data size the config leaves out is filled in; one it sets must agree with the data.
+    """
+    arguments, notes = registry.resolve_arguments(config.model.name, config_lib.model_arguments(config))
+    for key, value in arguments.items():
+        if config.model.get(key) != value:
+            config.model[key] = value
+    accepted = registry.model_fields(config.model.name)
+    for key, size in view.model_sizes.items():
+        if key not in accepted:
+            continue
+        if key not in arguments:
+            arguments[key] = size
+        elif arguments[key] != size:
+            raise ConfigError(
+                f"config key model.{key}={arguments[key]} does not match the data: {config.data.name!r} "
+                f"({config.task.name} task) has {key} {size}; set --config.model.{key}={size} or leave it out"
+            )
+    return arguments, notes
+
+
+def _eval_batches_per_process(view: views.DataView, config: ml_collections.ConfigDict) -> int:
+    """Eval batches each process runs: enough for the largest shard, the same on every process."""
+    local = len(next(iter(view.eval_examples.values())))
+    largest = local if jax.process_count() == 1 else int(np.max(multihost_utils.process_allgather(local)))
+    per_process = max(config.data.eval_batch_size // jax.process_count(), 1)
+    return max(-(-largest // per_process), 1)
+
+
+def make_feed(
+    config: ml_collections.ConfigDict, view: views.DataView, data_key: jax.Array, strategy: parallel.Strategy
+) -> ResidentFeed | GrainFeed:
+    """The train feed `data.loader` asks for: the split resident on the device, or a Grain pipeline.
+
+    Both read the same examples in the same order (the epoch permutations of `data_key`), so the loader changes
+    speed and memory, never the run.
+    """
+    process_index, process_count = jax.process_index(), jax.process_count()
+    batch_size = config.data.batch_size // process_count  # data.batch_size is global: each process reads its rows
+    if view.train_examples is not None:  # a sampling view: its own endless dataset of examples or batches
+        dataset = view.train_examples
+        if isinstance(dataset, grain.MapDataset):
+            dataset = (
+                dataset[process_index::process_count]
+                .batch(batch_size, drop_remainder=True)
+                .repeat(None)
+                .to_iter_dataset(grain.ReadOptions(config.data.prefetch_threads, config.data.prefetch_buffer))
+            )
+        return GrainFeed(_with_workers(dataset, config.data.workers), strategy)
+    records = view.train_records
+    loader = config.data.loader
+    if loader == "auto":
+        loader = "resident" if view.train_bytes <= config.data.resident_max_mb * 2**20 else "grain"
+    if loader == "resident":
+        indices = pipeline.shard_indices(len(records), process_index, process_count)
+        arrays = pipeline.load_arrays(records, view.preprocess, indices)
+        return ResidentFeed(arrays, batch_size, data_key, shuffle=config.data.shuffle, strategy=strategy)
+    source, preprocess = records, view.preprocess
+    if view.train_bytes <= config.data.host_cache_max_mb * 2**20:  # decode once, keep in host memory
+        indices = pipeline.shard_indices(len(records), process_index, process_count)
+        source, preprocess = pipeline.ExampleArrays(pipeline.load_arrays(records, preprocess, indices)), None
+        process_index, process_count = 0, 1  # the cached arrays hold this process's shard only
+    dataset = pipeline.grain_train_dataset(
+        source,
+        preprocess,
+        batch_size=batch_size,
+        data_key=data_key,
+        shuffle=config.data.shuffle,
+        process_index=process_index,
+        process_count=process_count,
+        threads=config.data.prefetch_threads,
+        buffer=config.data.prefetch_buffer,
+    )
+    return GrainFeed(_with_workers(dataset, config.data.workers), strategy)
+
+
+def _with_workers(dataset: grain.IterDataset, workers: int) -> grain.IterDataset:
+    """Moves the pipeline into `workers` processes (Grain multiprocess prefetch); 0 keeps it in threads."""
+    if not workers:
+        return dataset
+    flags_marked_parsed()  # Grain's workers read absl flags
+    options = grain.MultiprocessingOptions(num_workers=workers)
+    return dataset.mp_prefetch(options, worker_init_fn=pipeline.cpu_only_worker)  # workers leave accelerators alone

@@ -1,0 +1,138 @@
+"""Parameters in and out of a run: export for inference or fine-tuning, and start a new run from them.
+
+`jaxmodels export` writes a checkpoint's params (and model state, e.g. BatchNorm statistics) to a directory of
+its own; `checkpoint.init_from` starts a new run from such an export or from a workdir's latest checkpoint,
+loading every parameter whose path and shape fit (`jaxmodels.partial_loading`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxmodels.checkpoint import Checkpointer
+from jaxmodels.errors import CheckpointError
+from jaxmodels.partial_loading import load_partial
+
+EXPORT_FILE = "jaxmodels_export.json"
+EXPORT_FORMAT = "jaxmodels-params-v1"
+
+
+def _read_workdir_config(workdir: Path, step: int) -> dict[str, Any]:
+    saved = workdir / "checkpoints" / str(step) / "config" / "metadata"  # JsonCheckpointHandler's file
+    for path in (saved, workdir / "config.json"):
+        if path.is_file():
+            return json.loads(path.read_text())
+    return {}
+
+
+def _restore_variables(workdir: Path, step: int) -> dict[str, Any]:
+    """params and model_state of checkpoint `step` (not the optimizer state), without building the model."""
+    path = workdir.absolute() / "checkpoints" / str(step) / "state"
+    with ocp.PyTreeCheckpointer() as reader:
+        saved = reader.metadata(path).item_metadata.tree
+        target = jax.tree.map(
+            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype),
+            {"params": saved["params"], "model_state": saved.get("model_state", {})},
+        )
+        args = ocp.args.PyTreeRestore(
+            item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
+        )
+        return reader.restore(path, args=args)
+
+
+def export_params(workdir: str | Path, out: str | Path, *, step: int | None = None, best: bool = False) -> dict:
+    """Writes the params (and model state) of a workdir's checkpoint to `out` for inference or fine-tuning.
+
+    Picks the latest checkpoint, or `step`, or with `best` the best by the run's `checkpoint.best_metric`.
+    `out` gets `params/` (an Orbax checkpoint of {'params', 'model_state'}) and jaxmodels_export.json
+    (model config, source step). Returns that JSON's contents. Refuses to overwrite a non-empty `out`.
+    """
+    workdir, out = Path(workdir).absolute(), Path(out).absolute()
+    if not (workdir / "checkpoints").is_dir():
+        raise CheckpointError(f"{str(workdir)!r} holds no checkpoints; train into it first with `jaxmodels train`")
+    if out.exists() and any(out.iterdir()):
+        raise CheckpointError(f"export directory {str(out)!r} is not empty; choose a new --out")
+    config = json.loads((workdir / "config.json").read_text()) if (workdir / "config.json").is_file() else {}
+    checkpoint_cfg = config.get("checkpoint", {})
+    checkpointer = Checkpointer(
+        workdir,
+        save_every=1,
+        keep=1,
+        keep_best=1 if best else 0,
+        best_metric=checkpoint_cfg.get("best_metric", "test/accuracy"),
+        best_mode=checkpoint_cfg.get("best_mode", "max"),
+        read_only=True,
+    )
+    try:
+        steps = checkpointer.all_steps()
+        if step is None:
+            step = checkpointer.best_step() if best else checkpointer.latest_step()
+            if step is None:
+                kind = "checkpoint with eval metrics (was checkpoint.keep_best set?)" if best else "checkpoint"
+                raise CheckpointError(f"no {kind} in {checkpointer.directory}")
+        elif step not in steps:
+            raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
+    finally:
+        checkpointer.close()
+    variables = _restore_variables(workdir, step)
+    out.mkdir(parents=True, exist_ok=True)
+    with ocp.StandardCheckpointer() as writer:
+        writer.save(out / "params", variables)
+        writer.wait_until_finished()
+    info = {
+        "format": EXPORT_FORMAT,
+        "source": str(workdir),
+        "step": int(step),
+        "model": _read_workdir_config(workdir, step).get("model", config.get("model", {})),
+        "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
+    }
+    (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def load_params(path: str | Path) -> tuple[dict[str, Any], str]:
+    """{'params', 'model_state'} from an export dir (`jaxmodels export`) or a workdir's latest checkpoint.
+
+    Returns them with a description of where they came from, for logs.
+    """
+    path = Path(path).absolute()
+    if (path / EXPORT_FILE).is_file():
+        with ocp.StandardCheckpointer() as reader:
+            variables = reader.restore(path / "params")
+        info = json.loads((path / EXPORT_FILE).read_text())
+        return variables, f"export {path} (step {info.get('step')} of {info.get('source')})"
+    if (path / "checkpoints").is_dir():
+        checkpointer = Checkpointer(path, save_every=1, keep=1, read_only=True)
+        try:
+            step = checkpointer.latest_step()
+        finally:
+            checkpointer.close()
+        if step is None:
+            raise CheckpointError(f"workdir {str(path)!r} holds no checkpoint to load parameters from")
+        return _restore_variables(path, step), f"checkpoint {path / 'checkpoints' / str(step)}"
+    raise CheckpointError(
+        f"{str(path)!r} is neither a parameter export (made by `jaxmodels export`) nor a workdir with checkpoints"
+    )
+
+
+def init_from_pretrained(state: Any, path: str | Path, *, subtree: str = "", log: Callable[[str], None]) -> Any:
+    """`state` with params (and model state) loaded from `path` where they fit; the rest keeps its init.
+
+    For `config.checkpoint.init_from`. Logs a report of what was loaded, newly initialised and skipped.
+    The optimizer state is left as initialised: for the optimizers of jaxmodels.optim (Adam, AdamW, SGD,
+    clipping, weight decay) it depends only on the parameters' shapes, not their values.
+    """
+    variables, source = load_params(path)
+    params, report = load_partial(state.params, variables["params"], subtree=subtree)
+    model_state = state.model_state
+    if state.model_state and variables.get("model_state"):
+        model_state, _ = load_partial(state.model_state, variables["model_state"])
+    log(f"initialised from {source}: {report.summary()}")
+    return state.replace(params=jax.device_put(params), model_state=jax.device_put(model_state))

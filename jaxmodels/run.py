@@ -1,0 +1,204 @@
+"""Runs in workdirs: the Python API (`import jaxmodels as jm`) and what every CLI command calls.
+
+    config = jm.load_config("experiments/mnist1d_cnn.py", ["train.num_steps=500"])
+    run = jm.train(config, "runs/cnn")      # `jaxmodels train`: resumes, logs, checkpoints
+    run.history, run.final                  # metrics.jsonl rows; the final evaluation
+    run = jm.load("runs/cnn")               # a checkpoint of a workdir (latest, step=N or best=True)
+    logits = run.apply(inputs)              # inference forward pass
+    jm.evaluate(run)                        # `jaxmodels eval`
+    jm.sample(run, "ROMEO:", 200)           # `jaxmodels sample` (language models)
+
+A `Run` is a workdir's experiment (jaxmodels.experiment: model, task, data, strategy) with the train state of
+one of its checkpoints. Parameter export lives in jaxmodels.params_io.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxmodels import config as config_lib
+from jaxmodels import loop
+from jaxmodels.checkpoint import Checkpointer, abstract_like
+from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
+from jaxmodels.experiment import Experiment, build_experiment
+from jaxmodels.metric_writers import read_history
+from jaxmodels.models.sampling import generate
+from jaxmodels.steps import TrainState
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+    """An experiment file's config with overrides applied, as the CLI reads it.
+
+    Overrides are 'section.key=value' (or the CLI's '--config.section.key=value'); the result is validated.
+    """
+    return config_lib.apply_overrides(config_lib.load_config_file(path), list(overrides))
+
+
+@dataclasses.dataclass
+class Run:
+    """One checkpoint of a workdir's run, with the experiment that trained it."""
+
+    workdir: Path
+    experiment: Experiment
+    state: TrainState  # one logical copy (canonical), whatever the strategy
+    step: int
+    final: dict[str, float]  # the evaluation at `step` ('test/accuracy', ...), as metrics.jsonl has it
+
+    @property
+    def config(self) -> ml_collections.ConfigDict:
+        """The resolved config of the run."""
+        return self.experiment.config
+
+    @property
+    def model(self) -> nn.Module:
+        """The Flax module (apply it with `variables`)."""
+        return self.experiment.model
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        """{'params': ..., plus model state such as 'batch_stats'}: what `model.apply` takes."""
+        return {"params": self.state.params, **self.state.model_state}
+
+    @property
+    def eval_examples(self) -> dict[str, np.ndarray]:
+        """The eval split as the model sees it: {'inputs': ..., 'label': ...} (this process's share)."""
+        return self.experiment.view.eval_examples
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """The rows of the workdir's metrics.jsonl, in step order."""
+        return read_history(self.workdir)
+
+    def apply(self, *inputs: Any, **kwargs: Any) -> Any:
+        """The model's inference forward pass (train=False: no dropout, frozen statistics) on a batch of inputs.
+
+        Positional inputs and keywords as the model's `__call__` takes them (for a classifier, the images or
+        signals; it returns logits). Compiled once per input shape.
+        """
+        return _jitted_apply(self.model)(self.variables, *inputs, **kwargs)
+
+
+@functools.cache
+def _jitted_apply(model: nn.Module) -> Any:
+    return jax.jit(lambda variables, *inputs, **kwargs: model.apply(variables, *inputs, train=False, **kwargs))
+
+
+def train(config: ml_collections.ConfigDict, workdir: str | Path) -> Run:
+    """Trains `config` in `workdir`, exactly as `jaxmodels train`: resumes from its latest checkpoint if it has
+    one, logs to metrics.jsonl and TensorBoard, checkpoints, and evaluates at the end.
+
+    SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`; calling again resumes.
+    """
+    workdir = Path(workdir)
+    _prepare_workdir(workdir)
+    experiment = build_experiment(config, workdir)
+    state, final = loop.train(experiment, workdir)
+    return Run(workdir, experiment, state, int(jax.device_get(state.step)), final)
+
+
+def _prepare_workdir(workdir: Path) -> None:
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=workdir):  # writable? (mkdir succeeds on an existing read-only dir)
+            pass
+    except OSError as error:
+        raise JaxmodelsError(
+            f"cannot write to workdir {str(workdir)!r}: {error.strerror}; choose a writable --workdir"
+        ) from None
+
+
+def load(workdir: str | Path, *, step: int | None = None, best: bool = False, overrides: Iterable[str] = ()) -> Run:
+    """A workdir's run at its latest checkpoint, or at `step`, or with `best` at its best by
+    `checkpoint.best_metric` (kept when `checkpoint.keep_best` was set). Reads only; moves nothing.
+
+    `overrides` change the saved config (e.g. 'parallel.num_devices=1' to evaluate a multi-device run on one).
+    """
+    workdir = Path(workdir)
+    experiment = build_experiment(_saved_config(workdir, overrides), workdir)
+    if not (workdir / "checkpoints").is_dir():
+        raise JaxmodelsError(f"no checkpoint in {workdir / 'checkpoints'}; train first with `jaxmodels train`")
+    checkpointer = Checkpointer.from_config(workdir, experiment.config, read_only=True)
+    strategy = experiment.strategy
+    target = abstract_like(strategy.canonical_state(experiment.initial_state))
+    try:
+        if step is None and not best:
+            warn = functools.partial(print, file=sys.stderr)
+            restored = checkpointer.restore_latest(target, None, None, warn=warn, set_aside=False)
+            if restored is None:
+                raise JaxmodelsError(f"no checkpoint in {checkpointer.directory}; train first with `jaxmodels train`")
+            step, state = restored.step, restored.state
+        else:
+            step = _chosen_step(checkpointer, step, best)
+            state = checkpointer.restore(step, target, None)
+    finally:
+        checkpointer.close()
+    eval_prefix = f"{experiment.view.eval_name}/"
+    row = next((row for row in read_history(workdir) if row.get("step") == step), {})
+    final = {key: value for key, value in row.items() if key.startswith(eval_prefix)}
+    return Run(workdir, experiment, state, step, final)
+
+
+def _saved_config(workdir: Path, overrides: Iterable[str]) -> ml_collections.ConfigDict:
+    config_path = workdir / "config.json"
+    if not config_path.is_file():
+        raise JaxmodelsError(f"{str(workdir)!r} holds no config.json: is it a jaxmodels workdir? Train into it first")
+    return config_lib.apply_overrides(config_lib.config_from_dict(json.loads(config_path.read_text())), overrides)
+
+
+def _chosen_step(checkpointer: Checkpointer, step: int | None, best: bool) -> int:
+    if best:
+        if step is not None:
+            raise ConfigError("choose a checkpoint by step or by best, not both")
+        best_step = checkpointer.best_step()
+        if best_step is None:
+            raise CheckpointError(
+                f"no checkpoint with eval metrics in {checkpointer.directory}; was checkpoint.keep_best set?"
+            )
+        return best_step
+    steps = checkpointer.all_steps()
+    if step not in steps:
+        raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
+    return step
+
+
+def evaluate(run: Run) -> dict[str, float]:
+    """The run's metrics on the eval split, exactly as `jaxmodels eval` computes them ('test/accuracy', ...)."""
+    return run.experiment.evaluate(run.experiment.strategy.from_canonical(run.state))
+
+
+def sample(
+    run: Run,
+    prompt: str,
+    num_tokens: int = 500,
+    *,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> str:
+    """Text from a language model run (task lm): `prompt` followed by `num_tokens` generated tokens."""
+    tokenizer = run.experiment.view.tokenizer
+    if run.config.task.name != "lm" or tokenizer is None:
+        raise ConfigError(f"{str(run.workdir)!r} holds a {run.config.task.name!r} run; sampling needs task lm")
+    if num_tokens < 0 or temperature < 0 or (top_k is not None and top_k < 1):
+        raise ConfigError("sampling needs --num_tokens >= 0, --temperature >= 0 and --top_k >= 1")
+    prompt_ids = tokenizer.encode(prompt)
+    if len(prompt_ids) == 0:
+        raise ConfigError("the prompt encodes to no tokens; give a --prompt")
+    ids = generate(
+        run.model, run.variables, jnp.asarray(prompt_ids, jnp.int32), num_tokens, jax.random.key(seed), temperature,
+        top_k,
+    )  # fmt: skip
+    return tokenizer.decode(jax.device_get(ids))
