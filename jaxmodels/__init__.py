@@ -4,7 +4,7 @@ Config (ml_collections) -> model (Flax Linen, by name) + task (loss, metrics) + 
 (Optax) + data (TFDS, Grain) -> `train_step` -> Orbax checkpoints. See README.md and docs/api.md.
 
 The Python API (`import jaxmodels as jm`): `jm.load_config`, `jm.train`, `jm.load`, `jm.evaluate`,
-`jm.sample` and `jm.Run`, from `jaxmodels.run`. They are loaded on first use, so that importing the
+`jm.sample`, `jm.compile` and `jm.Run`, from `jaxmodels.run`. They are loaded on first use, so that importing the
 package (e.g. for `jaxmodels --help`) does not load JAX.
 """
 
@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Run", "evaluate", "load", "load_config", "sample", "train"]
+__all__ = ["Run", "compile", "evaluate", "load", "load_config", "sample", "train"]
 
 
 def __getattr__(name: str) -> Any:

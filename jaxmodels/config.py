@@ -46,6 +46,9 @@ def base_config() -> ml_collections.ConfigDict:
             "eval_batch_size": 1000,
             "shuffle": True,  # False: every epoch reads the split in stored order (the MNIST-1D paper's loop)
             "augment": "",  # '' | 'crop_flip' (random 4-px-padded crop + horizontal flip; images, on the host)
+            # Controlled corruptions of a classification dataset (records view):
+            "permute_inputs": False,  # one fixed permutation of the input features, train and eval alike
+            "label_noise": 0.0,  # this fraction of train labels (fixed, seeded) replaced by a uniformly drawn class
             "workers": 0,  # Grain worker processes for streamed data (0: background threads only)
             # 'resident': whole dataset on the device, batches gathered inside the jitted step;
             # 'grain': Grain pipeline with background prefetch; 'auto': resident if it fits.
@@ -309,6 +312,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         value = _get(config, key)
         if not _is_number(value) or not value >= 0:  # `not >=` also catches NaN
             raise ConfigError(f"config key {key!r} must be >= 0, got {value!r}")
+    if not _is_number(config.data.label_noise) or not 0 <= config.data.label_noise <= 1:
+        raise ConfigError(
+            f"config key 'data.label_noise' must be a fraction in [0, 1], got {config.data.label_noise!r}"
+        )
     if config.checkpoint.keep_best and not config.checkpoint.best_metric:
         raise ConfigError(
             "config key 'checkpoint.keep_best' needs 'checkpoint.best_metric', a metric name such as 'test/accuracy'"

@@ -161,6 +161,8 @@ def model_arguments(config: ml_collections.ConfigDict, view: views.DataView) -> 
             continue
         if key not in arguments:
             arguments[key] = size
+            if registry.variant_sizes(config.model.name):  # a published size: say what differs from the paper's
+                notes.append(f"model {config.model.name} takes {key}={size} from the data {config.data.name!r}")
         elif arguments[key] != size:
             raise ConfigError(
                 f"config key model.{key}={arguments[key]} does not match the data: {config.data.name!r} "

@@ -7,6 +7,7 @@
     logits = run.apply(inputs)              # inference forward pass
     jm.evaluate(run)                        # `jaxmodels eval`
     jm.sample(run, "ROMEO:", 200)           # `jaxmodels sample` (language models)
+    jm.compile(config)                      # `jaxmodels compile`: FLOPs and memory per device
 
 A `Run` is a workdir's experiment (jaxmodels.experiment: model, task, data, strategy) with the train state of
 one of its checkpoints. Parameter export lives in jaxmodels.params_io.
@@ -32,6 +33,8 @@ import numpy as np
 from jaxmodels import config as config_lib
 from jaxmodels import loop
 from jaxmodels.checkpoint import Checkpointer, abstract_like
+from jaxmodels.compile_report import compile_report
+from jaxmodels.data.tokenizers import Tokenizer
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
 from jaxmodels.metric_writers import read_history
@@ -76,6 +79,11 @@ class Run:
     def eval_examples(self) -> dict[str, np.ndarray]:
         """The eval split as the model sees it: {'inputs': ..., 'label': ...} (this process's share)."""
         return self.experiment.view.eval_examples
+
+    @property
+    def tokenizer(self) -> Tokenizer | None:
+        """The text tokenizer the run trained with (kept in its workdir); None for non-text data."""
+        return self.experiment.view.tokenizer
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -174,6 +182,12 @@ def _chosen_step(checkpointer: Checkpointer, step: int | None, best: bool) -> in
     return step
 
 
+def compile(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """`jaxmodels compile`: the config's train step compiled ahead of time for its batch, strategy and mesh,
+    on abstract inputs (no parameter allocated); FLOPs and XLA's memory analysis per device."""
+    return compile_report(build_experiment(config))
+
+
 def evaluate(run: Run) -> dict[str, float]:
     """The run's metrics on the eval split, exactly as `jaxmodels eval` computes them ('test/accuracy', ...)."""
     return run.experiment.evaluate(run.experiment.strategy.from_canonical(run.state))
@@ -189,7 +203,7 @@ def sample(
     seed: int = 0,
 ) -> str:
     """Text from a language model run (task lm): `prompt` followed by `num_tokens` generated tokens."""
-    tokenizer = run.experiment.view.tokenizer
+    tokenizer = run.tokenizer
     if run.config.task.name != "lm" or tokenizer is None:
         raise ConfigError(f"{str(run.workdir)!r} holds a {run.config.task.name!r} run; sampling needs task lm")
     if num_tokens < 0 or temperature < 0 or (top_k is not None and top_k < 1):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxmodels import config as config_lib
-from jaxmodels.data import tokenizers, views
+from jaxmodels.data import pipeline, tokenizers, views
 from jaxmodels.errors import ConfigError, DataError
 from jaxmodels.experiment import model_arguments
 
@@ -136,3 +136,34 @@ def test_sizes_the_data_fixes_are_filled_in_or_checked(data_dir):
         ConfigError, match=rf"model.vocab_size=7 does not match the data.*vocab_size={view.tokenizer.vocab_size}"
     ):
         model_arguments(config, view)
+
+
+def _train_arrays(view: views.DataView) -> dict[str, np.ndarray]:
+    indices = np.arange(len(view.train_records))
+    return pipeline.load_arrays(view.train_records, view.preprocess, indices)
+
+
+def test_permuted_inputs_apply_one_fixed_permutation_to_train_and_eval(data_dir):
+    plain = views.build(_config(data_dir), None, view="records")
+    permuted = views.build(_config(data_dir, "--config.data.permute_inputs=True"), None, view="records")
+    plain_eval, permuted_eval = plain.eval_examples["inputs"], permuted.eval_examples["inputs"]
+    # Column j of the permuted inputs is the plain inputs' column permutation[j], in every example.
+    permutation = np.array([np.flatnonzero((plain_eval == column[:, None]).all(0))[0] for column in permuted_eval.T])
+    assert sorted(permutation) == list(range(40)) and not np.array_equal(permutation, np.arange(40))
+    np.testing.assert_array_equal(plain_eval[:, permutation], permuted_eval)
+    np.testing.assert_array_equal(_train_arrays(plain)["inputs"][:, permutation], _train_arrays(permuted)["inputs"])
+    np.testing.assert_array_equal(plain.eval_examples["label"], permuted.eval_examples["label"])
+
+
+def test_label_noise_replaces_a_fixed_fraction_of_train_labels_only(data_dir):
+    plain = views.build(_config(data_dir), None, view="records")
+    noisy = views.build(_config(data_dir, "--config.data.label_noise=0.15"), None, view="records")
+    again = views.build(_config(data_dir, "--config.data.label_noise=0.15"), None, view="records")
+    clean_labels, noisy_labels = _train_arrays(plain)["label"], _train_arrays(noisy)["label"]
+    changed = np.mean(clean_labels != noisy_labels)
+    assert 0.15 * 0.9 - 0.02 < changed < 0.15 * 0.9 + 0.02  # a drawn class equals the true one 1 time in 10
+    np.testing.assert_array_equal(noisy_labels, _train_arrays(again)["label"])  # the same records every time
+    np.testing.assert_array_equal(_train_arrays(plain)["inputs"], _train_arrays(noisy)["inputs"])
+    np.testing.assert_array_equal(plain.eval_examples["label"], noisy.eval_examples["label"])  # eval stays clean
+    with pytest.raises(ConfigError, match=r"data.label_noise' must be in \[0, 1\]"):
+        _config(data_dir, "--config.data.label_noise=1.5")

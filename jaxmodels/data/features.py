@@ -8,6 +8,7 @@ features are the dataset's TFDS `supervised_keys` (('x', 'label') for MNIST-1D, 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,3 +41,52 @@ def classification_features(info: tfds.core.DatasetInfo) -> ClassificationFeatur
     if not isinstance(label_feature, tfds.features.ClassLabel):
         raise DataError(f"dataset {info.name!r}: label feature {label_key!r} is not a ClassLabel")
     return ClassificationFeatures(input_key, label_key, label_feature.num_classes)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PermutedInputs:
+    """Applies one fixed permutation to the flattened input features of every example (train and eval alike).
+
+    The "shuffled" control of MNIST-1D (Greydanus 2020, Table 1): a model with a spatial prior (a CNN, an RNN)
+    loses it when neighbouring positions are no longer neighbours, a model without one (an MLP) does not care.
+    """
+
+    preprocess: Callable[[dict[str, Any]], Example]
+    permutation: np.ndarray
+
+    def __call__(self, record: dict[str, Any]) -> Example:
+        example = self.preprocess(record)
+        inputs = example["inputs"]
+        return {**example, "inputs": inputs.reshape(-1)[self.permutation].reshape(inputs.shape)}
+
+
+class NoisyLabels(Sequence):
+    """Train records whose labels are, for a fixed random `fraction` of them, a uniformly drawn class instead.
+
+    Label noise as in the deep double descent experiments (Nakkiran et al. 2020): the same records are noisy
+    in every epoch and run (seeded), and the drawn class may happen to be the true one.
+    """
+
+    def __init__(self, records: Sequence[dict[str, Any]], label_key: str, num_classes: int, fraction: float):
+        self.records, self.label_key = records, label_key
+        rng = np.random.default_rng(0)
+        noisy = rng.random(len(records)) < fraction
+        self.labels = np.where(noisy, rng.integers(0, num_classes, len(records)), -1)  # -1: keep the record's own
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._relabelled(index, self.records[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        records = (
+            self.records.__getitems__(indices)
+            if hasattr(self.records, "__getitems__")
+            else [self.records[i] for i in indices]
+        )
+        return [self._relabelled(i, record) for i, record in zip(indices, records, strict=True)]
+
+    def _relabelled(self, index: int, record: dict[str, Any]) -> dict[str, Any]:
+        label = self.labels[index]
+        return record if label < 0 else {**record, self.label_key: label}

@@ -88,7 +88,15 @@ def _records(config, builder, workdir, options) -> DataView:
         sizes = {"num_classes": view.num_classes, "vocab_size": tokenizer.vocab_size}
         return dataclasses.replace(_record_view(config, builder, preprocess, sizes), tokenizer=tokenizer)
     preprocess = features.classification_features(builder.info)
-    view = _record_view(config, builder, preprocess, {"num_classes": preprocess.num_classes})
+    num_classes = preprocess.num_classes
+    if config.data.permute_inputs:  # one fixed permutation of the input features, for train and eval
+        size = int(np.prod(preprocess(sources.open_split(builder, config.data.train_split)[0])["inputs"].shape))
+        preprocess = features.PermutedInputs(preprocess, np.random.default_rng(0).permutation(size))
+    view = _record_view(config, builder, preprocess, {"num_classes": num_classes})
+    if config.data.label_noise:
+        label_key = builder.info.supervised_keys[1]
+        noisy = features.NoisyLabels(view.train_records, label_key, num_classes, config.data.label_noise)
+        view = dataclasses.replace(view, train_records=noisy)
     if config.data.augment:
         view = _augmented(view, config)
     return view

@@ -6,7 +6,14 @@ BatchNorm keeps its statistics in the 'batch_stats' collection. Language models 
 through `sampling.generate`.
 """
 
-from jaxmodels.models import cnn, mnist1d, rnn, transformer, vit, word2vec  # noqa: F401  (registers the models)
+import importlib
+import pkgutil
+
 from jaxmodels.models.registry import available_models, get_model, register
+
+# Every module of this package is a model family or its helpers; importing it registers its models, so a new
+# family file needs no edit here.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["available_models", "get_model", "register"]

@@ -12,8 +12,8 @@ Unknown names and arguments raise a `ConfigError` that suggests the closest vali
 other sizes than its own is a `ConfigError` too (`get_model`), or, for a config file, a note that says which
 keys the variant replaced (`resolve_arguments`).
 
-Adding a model: write the module class in the family's file (or a new file imported by
-`jaxmodels/models/__init__.py`), decorate it with `@register("name")` and add a test in tests/models/. Name its
+Adding a model: write the module class in the family's file (or in a new file of jaxmodels/models/, which the
+package imports by itself), decorate it with `@register("name")` and add a test in tests/models/. Name its
 hyperparameters as the other families do: `embed_dim`, `num_layers`, `num_heads`, `mlp_dim`, `dropout`,
 `num_classes`, `vocab_size`. A language model also implements the decoding protocol of `sampling.generate`. A
 family may declare, for the layers above it:

@@ -119,6 +119,8 @@ class MultiHeadAttention(nn.Module):
     broadcastable to (batch, heads, queries, keys). With `decode=True` (self-attention only) this call's keys and
     values are appended to a `cache_size`-long KV cache in the 'cache' collection, and queries attend causally
     to everything cached so far; a whole prompt can be written at once, then one token per call.
+    The attention weights (batch, heads, queries, keys) are sown as 'intermediates' 'attention_weights': apply
+    with `mutable=['intermediates']` to read a model's attention maps.
     """
 
     num_heads: int
@@ -156,7 +158,10 @@ class MultiHeadAttention(nn.Module):
         if mask is not None:
             # A finite "minus infinity": a query with no visible key (padding) gets uniform weights, not NaN.
             scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
-        weights = nn.Dropout(self.dropout)(jax.nn.softmax(scores, axis=-1), deterministic=not train)
+        weights = jax.nn.softmax(scores, axis=-1)
+        # (batch, heads, queries, keys), kept only when the caller makes 'intermediates' mutable: attention maps.
+        self.sow("intermediates", "attention_weights", weights)
+        weights = nn.Dropout(self.dropout)(weights, deterministic=not train)
         y = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
         out = nn.DenseGeneral(embed_dim, axis=(-2, -1), use_bias=self.use_bias, kernel_init=self.out_init, name="out")
         return out(y)

@@ -270,3 +270,15 @@ def test_heads_must_divide_the_width():
     model = get_model("gpt", **{**TINY_GPT, "num_heads": 3})
     with pytest.raises(ConfigError, match="num_heads"):
         jax.eval_shape(model.init, key(0), tokens(0, (1, 4)))
+
+
+def test_attention_maps_are_sown_as_intermediates_rows_sum_to_one_and_respect_the_causal_mask():
+    model = get_model("gpt", vocab_size=11, block_size=8, num_layers=2, num_heads=2, embed_dim=16, dropout=0.0)
+    tokens = jnp.arange(6)[None] % 11
+    variables = model.init(jax.random.key(0), tokens)
+    logits, state = model.apply(variables, tokens, mutable=["intermediates"])
+    np.testing.assert_array_equal(logits, model.apply(variables, tokens))  # reading them changes nothing
+    maps = state["intermediates"]["block_1"]["attention"]["attention_weights"][0]
+    assert maps.shape == (1, 2, 6, 6)
+    np.testing.assert_allclose(maps.sum(-1), 1.0, rtol=1e-6)
+    assert float(jnp.abs(jnp.triu(maps, k=1)).max()) == 0.0  # no query looks ahead
