@@ -27,6 +27,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
+import logging
 import math
 import shutil
 from collections.abc import Callable
@@ -45,6 +46,17 @@ from jaxmodels.absl_compat import flags_marked_parsed
 from jaxmodels.errors import CheckpointError, JaxmodelsError
 from jaxmodels.partial_loading import listed
 from jaxmodels.steps import all_finite
+
+
+class _WithoutReadOnlyNotice(logging.Filter):
+    """Drops Orbax's warning that a checkpoint directory is opened read-only: eval, export and load do so on
+    purpose, and a warning on every such command is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Given directory is read only")
+
+
+logging.getLogger("absl").addFilter(_WithoutReadOnlyNotice())
 
 COMMIT_MARKER = "commit_success.txt"  # Orbax writes it as the last file of a save, before the atomic rename
 UNUSABLE_DIR = "checkpoints.unusable"
@@ -120,7 +132,7 @@ class Checkpointer:
         else:
             keeping = {"max_to_keep": None if read_only else keep}
         options = ocp.CheckpointManagerOptions(
-            save_interval_steps=save_every,
+            save_interval_steps=0 if read_only else save_every,
             create=not read_only,
             read_only=read_only,
             best_fn=best_fn,

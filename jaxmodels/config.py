@@ -19,7 +19,7 @@ from typing import Any
 import ml_collections
 
 from jaxmodels.errors import ConfigError
-from jaxmodels.optim import OPTIMIZERS, SCHEDULES
+from jaxmodels.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from jaxmodels.parallel import STRATEGIES
 from jaxmodels.steps import REMAT_POLICIES
 from jaxmodels.tasks import make_task, task_config_defaults
@@ -327,6 +327,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if "name" not in config.model or not isinstance(config.model.name, str):
         raise ConfigError("config key 'model.name' must name a model, e.g. --config.model.name=mnist1d_cnn")
+    make_optimizer(config.optimizer, config.train.num_steps)  # schedule settings that do not fit the run fail here
 
 
 def _is_int(value: Any) -> bool:

@@ -42,6 +42,11 @@ from jax.sharding import PartitionSpec as P
 from jaxmodels.errors import ConfigError
 
 DATA, MODEL = "data", "model"
+# XLA runs the collectives of several CPU devices on a small shared thread pool: with many steps in flight, device
+# threads block in the collectives of different steps, starve the pool and the run aborts in a rendezvous timeout
+# (seen after ~2,500 un-synced steps of the MNIST-1D CNN on two CPU devices). Multi-device CPU runs therefore wait
+# for every few steps to finish before dispatching more; accelerators keep their queue unbounded.
+CPU_STEPS_IN_FLIGHT = 4
 LogicalAxes = Callable[[tuple[str, ...]], "tuple[str, ...] | None"]  # parameter path -> its logical axis names
 # Logical parameter axes -> mesh axes for tensor parallelism; unnamed or unlisted axes are not split.
 LOGICAL_RULES: dict[str, str] = {"heads": MODEL, "mlp": MODEL}
@@ -262,6 +267,17 @@ class Strategy:
         """The device mesh as {axis: size}."""
         raise NotImplementedError
 
+    @property
+    def local_devices(self) -> list[jax.Device]:
+        """The devices of this process that the strategy uses."""
+        raise NotImplementedError
+
+    @property
+    def max_steps_in_flight(self) -> int | None:
+        """How many dispatched train steps may be unfinished at once (None: no bound); see CPU_STEPS_IN_FLIGHT."""
+        devices = self.local_devices
+        return CPU_STEPS_IN_FLIGHT if len(devices) > 1 and devices[0].platform == "cpu" else None
+
     def abstract_placed_state(self, abstract_state: Any) -> Any:
         """ShapeDtypeStructs of the train state as the compiled step receives it (for ahead-of-time lowering)."""
         raise NotImplementedError
@@ -347,6 +363,10 @@ class PmapStrategy(Strategy):
     def mesh_shape(self) -> dict[str, int]:
         return {DATA: self.data_parallelism}
 
+    @property
+    def local_devices(self) -> list[jax.Device]:
+        return self.devices
+
     def abstract_placed_state(self, abstract_state: Any) -> Any:
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct((self.num_parts, *x.shape), x.dtype), abstract_state)
 
@@ -424,6 +444,10 @@ class MeshStrategy(Strategy):
     def mesh_shape(self) -> dict[str, int]:
         return dict(self.mesh.shape)
 
+    @property
+    def local_devices(self) -> list[jax.Device]:
+        return [device for device in self.mesh.devices.flat if device.process_index == jax.process_index()]
+
     def abstract_placed_state(self, abstract_state: Any) -> Any:
         shardings = self.state_shardings(abstract_state)
         return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract_state, shardings)
@@ -491,12 +515,3 @@ def tp_spec(path: tuple[str, ...], names: tuple[str, ...] | None, shape: tuple[i
                 f"{model_size}; choose a model axis that divides num_heads and the MLP width"
             )
     return P(*spec)
-
-
-def state_bytes_per_device(state: Any) -> int:
-    """Bytes of `state` (arrays or ShapeDtypeStructs with shardings) that the most loaded device holds."""
-    total = 0
-    for leaf in jax.tree.leaves(state):
-        shard = leaf.sharding.shard_shape(leaf.shape) if getattr(leaf, "sharding", None) else leaf.shape
-        total += math.prod(shard) * np.dtype(leaf.dtype).itemsize
-    return total

@@ -146,3 +146,11 @@ def test_any_bad_override_is_a_config_error_never_a_crash(overrides):
     except ConfigError as error:
         message = str(error)
         assert message and "\n" not in message, message  # one clear line
+
+
+def test_schedule_settings_that_do_not_fit_the_run_fail_at_validation_before_any_data_is_read():
+    config = config_lib.lock(config_lib.base_config())
+    with pytest.raises(ConfigError, match=r"optimizer.warmup_steps=100 must be below train.num_steps=100"):
+        config_lib.apply_overrides(
+            config, ["optimizer.schedule=warmup_cosine", "optimizer.warmup_steps=100", "train.num_steps=100"]
+        )

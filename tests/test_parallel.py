@@ -320,3 +320,33 @@ def test_compile_counts_a_gpt_language_model_step_as_the_palm_formula_does(data_
     palm = (6 * report["parameters"] + 12 * layers * width * context) * tokens  # Chowdhery et al. 2022, App. B
     assert report["model"] == "gpt" and 800_000 < report["parameters"] < 830_000
     assert 0.9 * palm < report["flops_per_device"] < 1.25 * palm  # plus softmax, layer norms, AdamW
+
+
+@pytest.mark.parametrize(
+    ("devices", "overrides", "least_accuracy"),
+    [
+        # The whole default experiment, 6,000 steps: it used to abort in an XLA rendezvous after ~2,500 steps.
+        (2, [], 0.9),
+        # 1,000 steps with no host sync in between (one log line at the end) on 8 devices.
+        (
+            8,
+            ["--config.train.num_steps=1000", "--config.train.log_every=1000", "--config.train.eval_every=1000",
+             "--config.parallel.strategy=pmap", "--config.data.batch_size=96"],
+            0.8,
+        ),
+    ],
+    ids=["2_devices_dp_6000_steps", "8_devices_pmap_1000_unsynced_steps"],
+)  # fmt: skip
+def test_long_multi_device_cpu_runs_finish(data_dir, tmp_path, devices, overrides, least_accuracy):
+    command = [sys.executable, "-m", "jaxmodels.cli", "train", "--config", str(ROOT / "experiments/mnist1d_cnn.py")]
+    result = subprocess.run(
+        [*command, "--workdir", str(tmp_path), "--config.train.progress_bar=False", *overrides],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TFDS_DATA_DIR=data_dir, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"),
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = json.loads(result.stdout.splitlines()[-1])
+    assert final["test/accuracy"] > least_accuracy  # one device: 0.94 after 6,000 steps
