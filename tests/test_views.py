@@ -165,5 +165,5 @@ def test_label_noise_replaces_a_fixed_fraction_of_train_labels_only(data_dir):
     np.testing.assert_array_equal(noisy_labels, _train_arrays(again)["label"])  # the same records every time
     np.testing.assert_array_equal(_train_arrays(plain)["inputs"], _train_arrays(noisy)["inputs"])
     np.testing.assert_array_equal(plain.eval_examples["label"], noisy.eval_examples["label"])  # eval stays clean
-    with pytest.raises(ConfigError, match=r"data.label_noise' must be in \[0, 1\]"):
+    with pytest.raises(ConfigError, match=r"data.label_noise' must be a fraction in \[0, 1\]"):
         _config(data_dir, "--config.data.label_noise=1.5")
