@@ -115,13 +115,9 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxmodels import run
 
     if args.command == "compile":
-        from jaxmodels.compile_report import compile_report, format_report
-        from jaxmodels.experiment import build_experiment
+        from jaxmodels.compile_report import format_report
 
-        experiment = build_experiment(run.load_config(args.config, overrides))
-        for note in experiment.notes:
-            print(f"jaxmodels: {note}", file=sys.stderr)
-        report = compile_report(experiment)
+        report = run.compile(run.load_config(args.config, overrides))
         print(json.dumps(report) if args.json else format_report(report))
     elif args.command == "train":
         trained = run.train(run.load_config(args.config, overrides), args.workdir)

@@ -184,8 +184,12 @@ def _chosen_step(checkpointer: Checkpointer, step: int | None, best: bool) -> in
 
 def compile(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """`jaxmodels compile`: the config's train step compiled ahead of time for its batch, strategy and mesh,
-    on abstract inputs (no parameter allocated); FLOPs and XLA's memory analysis per device."""
-    return compile_report(build_experiment(config))
+    on abstract inputs (no parameter allocated); FLOPs and XLA's memory analysis per device. What the build
+    decided (e.g. a size variant's sizes) is printed on stderr, as `train` logs it."""
+    experiment = build_experiment(config)
+    for note in experiment.notes:
+        print(f"jaxmodels: {note}", file=sys.stderr)
+    return compile_report(experiment)
 
 
 def evaluate(run: Run) -> dict[str, float]:
