@@ -16,9 +16,12 @@ preservation policies): the last `train.keep_checkpoints`, and with `checkpoint.
 `checkpoint.best_metric`. Orbax writes each save into `<step>.orbax-checkpoint-tmp-*` and renames it once
 complete (after writing `commit_success.txt`), so a crash mid-save leaves only a temporary dir, which is
 never read. Restoring walks back from the newest step: a step dir without the commit marker, or one that
-fails to read (truncated or garbled files), is moved to `<workdir>/checkpoints.unusable/` with a warning
-naming it, and the previous checkpoint is used. A checkpoint of another model is a `CheckpointError` that
-names the mismatched parameter paths, raised before anything is written.
+fails to read (truncated or garbled files), is damaged; once an older readable checkpoint is found, the damaged
+newer ones are moved to `<workdir>/checkpoints.unusable/` with a warning naming them. When every checkpoint is
+damaged, nothing is moved and the run refuses to start over on its own (`CheckpointError`). A readable
+checkpoint whose train state has another structure than the config builds (another model, optimizer or
+data loader) is not damage: it is a `StateMismatch` naming the config keys that differ from the checkpoint's
+saved config and the ways forward, raised before anything is written or moved.
 Parameter export and import (for inference and fine-tuning) are in `jaxmodels.params_io`.
 """
 
@@ -39,11 +42,13 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
-from flax import serialization, traverse_util
+from flax import serialization
 from orbax.checkpoint import checkpoint_managers as policies
 
 from jaxmodels.absl_compat import flags_marked_parsed
+from jaxmodels.config import config_differences
 from jaxmodels.errors import CheckpointError, JaxmodelsError
+from jaxmodels.files import first_line
 from jaxmodels.partial_loading import listed
 from jaxmodels.steps import all_finite
 
@@ -62,18 +67,23 @@ COMMIT_MARKER = "commit_success.txt"  # Orbax writes it as the last file of a sa
 UNUSABLE_DIR = "checkpoints.unusable"
 
 
-def _flat_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
-    flat = traverse_util.flatten_dict(tree, sep="/")
-    return {path: tuple(leaf.shape) for path, leaf in flat.items()}
+def _key_name(key: Any) -> str:
+    for attribute in ("key", "idx", "name"):  # DictKey, SequenceKey, GetAttrKey
+        if hasattr(key, attribute):
+            return str(getattr(key, attribute))
+    return str(key)
 
 
-def _leaf_shapes(tree: Any) -> list[tuple[int, ...]]:
-    return [tuple(leaf.shape) for leaf in jax.tree.leaves(tree)]
+def leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    """{'opt_state/1/0/mu/Dense_0/kernel': shape, ...} of a state tree, tuples and lists alike and empty nodes
+    dropped: the form in which Orbax's saved metadata and a state dict (`flax.serialization`) compare."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda node: hasattr(node, "shape"))
+    return {"/".join(_key_name(key) for key in path): tuple(leaf.shape) for path, leaf in leaves}
 
 
 def describe_mismatch(saved: Any, expected: Any) -> list[str]:
     """Human-readable differences between two state trees (of shapes): missing, extra, reshaped."""
-    saved, expected = _flat_shapes(saved), _flat_shapes(expected)
+    saved, expected = leaf_shapes(saved), leaf_shapes(expected)
     problems = [
         f"{path} {saved[path]} in the checkpoint vs {shape} now"
         for path, shape in expected.items()
@@ -82,6 +92,23 @@ def describe_mismatch(saved: Any, expected: Any) -> list[str]:
     problems += [f"{path} missing from the checkpoint" for path in expected if path not in saved]
     problems += [f"{path} only in the checkpoint" for path in saved if path not in expected]
     return problems
+
+
+class StateMismatch(CheckpointError):
+    """A readable checkpoint whose train state (or data position) does not fit what the config builds."""
+
+    def __init__(self, message: str, *, step: int, part: str):
+        super().__init__(message)
+        self.step, self.part = step, part
+
+
+# What each part of the train state is, for messages.
+_PARTS = {
+    "params": "model parameters",
+    "model_state": "model state (e.g. BatchNorm statistics)",
+    "opt_state": "optimizer state",
+    "data": "data-loader position (a Grain iterator's)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,23 +214,64 @@ class Checkpointer:
         """Whether `step` falls on the save interval, or is an evaluation while the best are kept."""
         return step % self.save_every == 0 or (evaluated and self.keep_best > 0)
 
-    def check_compatible(self, step: int, abstract_state: Any) -> None:
-        """Raises CheckpointError if checkpoint `step` does not fit `abstract_state` exactly."""
+    def saved_config(self, step: int) -> dict[str, Any]:
+        """The config (as JSON) that wrote checkpoint `step`; {} for checkpoints saved without one."""
+        path = self.directory / str(step) / "config" / "metadata"  # JsonCheckpointHandler's file
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return saved if isinstance(saved, dict) else {}
+
+    def check_compatible(self, step: int, abstract_state: Any, *, needs_data: bool = False) -> None:
+        """Raises `StateMismatch` if checkpoint `step` does not fit `abstract_state` (and, with `needs_data`, a
+        Grain iterator) exactly. Reading the checkpoint's metadata may raise anything a damaged file raises."""
         saved = self._manager.item_metadata(step)["state"].tree
         expected = serialization.to_state_dict(abstract_state)
-        problems = describe_mismatch(saved.get("params", {}), expected["params"])
-        config_hint = f"the config that wrote it ({self.directory / str(step) / 'config' / 'metadata'})"
-        if problems:
-            raise CheckpointError(
-                f"the checkpoint at step {step} in {self.directory} was written by a different model "
-                f"(parameters differ: {listed(problems)}); use a new --workdir, or {config_hint}"
+        for part in ("params", "model_state", "opt_state"):
+            problems = describe_mismatch(saved.get(part, {}), expected[part])
+            if problems:
+                examples = "; ".join(problems[:2])
+                raise self._mismatch(step, part, f"{len(problems)} arrays, e.g. {examples}")
+        if needs_data and not (self.directory / str(step) / "data").is_dir():
+            raise self._mismatch(step, "data", "the checkpoint holds none: it was written with resident data")
+
+    def config_changes(self, step: int) -> list[str] | None:
+        """How this run's config differs from the one that wrote checkpoint `step` (None: it saved none)."""
+        saved = self.saved_config(step)
+        return config_differences(saved, self._config_json or {}) if saved else None
+
+    def restore_data_position(self, step: int, data_iterator: grain.DatasetIterator) -> None:
+        """Moves `data_iterator` to where it was at checkpoint `step` (StateMismatch if the step holds none)."""
+        if not (self.directory / str(step) / "data").is_dir():
+            raise self._mismatch(step, "data", "the checkpoint holds none: it was written with resident data")
+        self._manager.restore(step, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(data_iterator)))
+
+    def _mismatch(self, step: int, part: str, details: str) -> StateMismatch:
+        """The error for checkpoint `step` whose `part` does not fit: what differs and the ways forward."""
+        differences = self.config_changes(step)
+        changed = (
+            f"config keys that differ from the checkpoint's: {listed(differences)}"
+            if differences
+            else "the checkpoint holds no config to compare with"
+            if differences is None
+            else "its saved config is the same"
+        )
+        config_file = self.directory / str(step) / "config" / "metadata"
+        ways = [f"go back to the checkpoint's settings (its config: {config_file})"]
+        if part == "opt_state":
+            ways.append(
+                "or keep its parameters here with a fresh optimizer state: --config.checkpoint.reset_optimizer=True"
             )
-        for part in ("opt_state", "model_state"):  # structures differ in naming, so compare leaf shapes
-            if _leaf_shapes(saved.get(part, {})) != _leaf_shapes(expected[part]):
-                raise CheckpointError(
-                    f"the checkpoint at step {step} in {self.directory} has a different {part} than this config "
-                    f"builds (another optimizer or model settings?); use a new --workdir, or {config_hint}"
-                )
+        ways.append(
+            f"or start a new run from its parameters: a new --workdir with --config.checkpoint.init_from={self.workdir}"
+        )
+        return StateMismatch(
+            f"the checkpoint at step {step} in {self.directory} does not fit this config, in its {_PARTS[part]} "
+            f"({details}); {changed}. Nothing was changed. Ways forward: {'; '.join(ways)}",
+            step=step,
+            part=part,
+        )
 
     def restore(
         self, step: int, abstract_state: Any, data_iterator: grain.DatasetIterator | None, metric_sums: Any = None
@@ -212,7 +280,7 @@ class Checkpointer:
 
         With `metric_sums` (a template) returns `(state, metric_sums)`; checkpoints without them give zeros.
         """
-        self.check_compatible(step, abstract_state)
+        self.check_compatible(step, abstract_state, needs_data=data_iterator is not None)
         items = {"state": ocp.args.StandardRestore(abstract_state)}
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
@@ -230,8 +298,8 @@ class Checkpointer:
             saved = restored["loop"]["metric_sums"]
         else:
             saved = metric_sums
-        return restored["state"], {
-            key: np.asarray(saved[key], np.asarray(zero).dtype) for key, zero in metric_sums.items()
+        return restored["state"], {  # a sum the checkpoint lacks (e.g. train.on_nonfinite switched on) starts at 0
+            key: np.asarray(saved.get(key, zero), np.asarray(zero).dtype) for key, zero in metric_sums.items()
         }
 
     def restore_latest(
@@ -243,28 +311,39 @@ class Checkpointer:
         warn: Callable[[str], None],
         set_aside: bool = True,
     ) -> Restored | None:
-        """The newest complete, readable checkpoint (None if there is none).
+        """The newest complete, readable checkpoint (None if the run has none).
 
-        Incomplete or unreadable step dirs are reported through `warn` and, with `set_aside`, moved to
-        `<workdir>/checkpoints.unusable/` (never deleted), so the run can save that step again.
-        A checkpoint of a different model raises CheckpointError: that is a config mistake, not damage.
+        Damaged (incomplete or unreadable) step dirs newer than it are reported through `warn` and, with
+        `set_aside`, moved to `<workdir>/checkpoints.unusable/` (never deleted), so the run can save those steps
+        again. If every checkpoint is damaged, raises CheckpointError and moves nothing: starting over is the
+        user's choice. A checkpoint that does not fit the config raises `StateMismatch`: that is a config change,
+        not damage.
         """
+        damaged: list[tuple[Path, str]] = []
         for step in reversed(self.all_steps()):
             path = self.directory / str(step)
             if not (path / COMMIT_MARKER).is_file():
-                problem = f"incomplete (no {COMMIT_MARKER}: a save was interrupted)"
-            else:
-                try:
-                    restored = self.restore(step, abstract_state, data_iterator, metric_sums)
-                    state, sums = restored if metric_sums is not None else (restored, None)
-                    return Restored(step, state, sums)
-                except CheckpointError:
-                    raise
-                except Exception as error:  # anything the readers raise on damaged files
-                    problem = f"unreadable ({type(error).__name__}: {_first_line(error)})"
-            moved = self._set_aside(path) if set_aside else None
-            where = f"moved to {moved}" if moved else "skipped"
-            warn(f"warning: checkpoint {path} is {problem}; {where}; falling back to the previous checkpoint")
+                damaged.append((path, f"incomplete (no {COMMIT_MARKER}: a save was interrupted)"))
+                continue
+            try:
+                restored = self.restore(step, abstract_state, data_iterator, metric_sums)
+            except StateMismatch:
+                raise
+            except Exception as error:  # anything the readers raise on damaged files
+                damaged.append((path, f"unreadable ({type(error).__name__}: {first_line(error)})"))
+                continue
+            for damaged_path, problem in damaged:
+                moved = self._set_aside(damaged_path) if set_aside else None
+                where = f"moved to {moved}" if moved else "skipped"
+                warn(f"warning: checkpoint {damaged_path} is {problem}; {where}; falling back to step {step}")
+            state, sums = restored if metric_sums is not None else (restored, None)
+            return Restored(step, state, sums)
+        if damaged:
+            problems = listed([f"{path.name} is {problem}" for path, problem in damaged])
+            raise CheckpointError(
+                f"no checkpoint in {self.directory} can be read ({problems}); nothing was moved or deleted. "
+                "To start over, move that directory away or choose a new --workdir"
+            )
         return None
 
     def _set_aside(self, path: Path) -> Path | None:
@@ -313,9 +392,29 @@ class Checkpointer:
         data = _IteratorPosition(data_iterator) if data_iterator is not None else None
         while len(self._pending) >= 2:  # at most one save queued behind the one being written
             self._pending.pop(0).result()
-        self._pending.append(self._writer.submit(self._write, step, state, finite, data, metric_sums, ranked))
+        self._pending.append(
+            self._writer.submit(self._write_or_explain, step, state, finite, data, metric_sums, ranked)
+        )
         self._last_saved = step
         return True
+
+    def _write_or_explain(self, step: int, *args: Any) -> None:
+        """`_write`, with a failed write (disk full, workdir gone read-only) turned into a one-line error."""
+        try:
+            self._write(step, *args)  # Orbax's async write of an earlier step may fail here, or in `wait`
+        except JaxmodelsError:
+            raise
+        except Exception as error:
+            raise self._save_failed(step, error) from None
+
+    def _save_failed(self, step: int, error: BaseException) -> CheckpointError:
+        committed = [s for s in self.all_steps() if s != step and (self.directory / str(s) / COMMIT_MARKER).is_file()]
+        last = f"the last complete checkpoint is step {committed[-1]}" if committed else "no checkpoint is complete"
+        return CheckpointError(
+            f"saving the checkpoint at step {step} in {self.directory} failed ({type(error).__name__}: "
+            f"{first_line(error)}); {last}. Free disk space (or make the workdir writable) and run the same "
+            "command again to resume from it"
+        )
 
     def _write(self, step: int, state: Any, finite: jax.Array, data: Any, metric_sums: Any, ranked: Any) -> None:
         """Runs on the background thread: refuses a non-finite state, else starts Orbax's (async) save."""
@@ -324,7 +423,8 @@ class Checkpointer:
             where = f"the last good checkpoint is step {last} in {self.directory}" if last else "no checkpoint exists"
             raise JaxmodelsError(
                 f"training diverged: the train state at step {step} holds NaN or infinite values and was not saved; "
-                f"{where}. Lower optimizer.learning_rate, set optimizer.grad_clip_norm, or train.on_nonfinite=skip"
+                f"{where}. Lower optimizer.learning_rate, set optimizer.grad_clip_norm (resuming with "
+                "checkpoint.reset_optimizer=True), or train.on_nonfinite=skip"
             )
         items = {"state": ocp.args.StandardSave(state)}
         if data is not None:
@@ -349,7 +449,10 @@ class Checkpointer:
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
-        self._manager.wait_until_finished()
+        try:
+            self._manager.wait_until_finished()
+        except Exception as error:
+            raise self._save_failed(self._last_saved or 0, error) from None
 
     def close(self) -> None:
         """Waits for pending saves to finish, then releases the manager."""
@@ -375,11 +478,6 @@ def _copy(tree: Any) -> Any:
 
 
 _all_finite = jax.jit(all_finite)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0][:200] if text else "") or "no message"
 
 
 def abstract_like(state: Any) -> Any:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
+from typing import Any
 
 from jaxmodels.errors import JaxmodelsError
 
@@ -118,13 +120,13 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         from jaxmodels.compile_report import format_report
 
         report = run.compile(run.load_config(args.config, overrides))
-        print(json.dumps(report) if args.json else format_report(report))
+        print(_json_line(report) if args.json else format_report(report))
     elif args.command == "train":
         trained = run.train(run.load_config(args.config, overrides), args.workdir)
-        print(json.dumps({"workdir": args.workdir, **trained.final}))
+        print(_json_line({"workdir": args.workdir, **trained.final}))
     elif args.command == "eval":
         loaded = run.load(args.workdir, overrides=overrides)
-        print(json.dumps({"workdir": args.workdir, "step": loaded.step, **run.evaluate(loaded)}))
+        print(_json_line({"workdir": args.workdir, "step": loaded.step, **run.evaluate(loaded)}))
     elif args.command == "sample":
         loaded = run.load(args.workdir, overrides=overrides)
         print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
@@ -133,8 +135,24 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         from jaxmodels.params_io import export_params
 
         info = export_params(args.workdir, args.out, step=args.step, best=args.best)
-        print(json.dumps({"out": args.out, **info}))
+        print(_json_line({"out": args.out, **info}))
     return 0
+
+
+def _json_line(value: dict[str, Any]) -> str:
+    """`value` as one line of strict JSON: a non-finite metric (a diverged run's NaN loss) is written as null,
+    since bare NaN and Infinity are not JSON and strict parsers (jq, JSON.parse) reject them."""
+    return json.dumps(_finite_or_null(value), allow_nan=False)
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(item) for item in value]
+    return value
 
 
 if __name__ == "__main__":

@@ -12,13 +12,16 @@ import ast
 import difflib
 import importlib.util
 import json
-from collections.abc import Iterable
+import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 
 from jaxmodels.errors import ConfigError
+from jaxmodels.files import first_line, read_json_object
+from jaxmodels.models import registry
 from jaxmodels.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from jaxmodels.parallel import STRATEGIES
 from jaxmodels.steps import REMAT_POLICIES
@@ -129,6 +132,19 @@ def base_config() -> ml_collections.ConfigDict:
             "best_mode": "max",  # max | min
             "init_from": "",  # a new run starts from these params: a `jaxmodels export` dir or a workdir
             "init_subtree": "",  # load only this params subtree (e.g. 'encoder'); '' = every matching path
+            # Resuming after an optimizer change (e.g. grad_clip_norm switched on): keep the checkpoint's params and
+            # model state and start a fresh optimizer state (the learning-rate schedule continues from the step).
+            "reset_optimizer": False,
+        }
+    )
+
+    # Ending a run whose eval metric stopped improving (jaxmodels/early_stopping.py); off while `metric` is ''.
+    config.early_stopping = ml_collections.ConfigDict(
+        {
+            "metric": "",  # an eval metric, e.g. 'test/accuracy'
+            "mode": "max",  # max | min: the direction of improvement
+            "patience": 5,  # evaluations without improvement before the run stops
+            "min_delta": 0.0,  # an improvement must exceed this
         }
     )
     return config
@@ -141,6 +157,7 @@ CHOICES = {
     "optimizer.schedule": tuple(SCHEDULES),
     "train.on_nonfinite": ("stop", "skip"),
     "checkpoint.best_mode": ("max", "min"),
+    "early_stopping.mode": ("max", "min"),
     "train.compute_dtype": ("float32", "bfloat16"),
     "train.remat": tuple(REMAT_POLICIES),
     "parallel.strategy": tuple(STRATEGIES),
@@ -158,6 +175,7 @@ POSITIVE_INTS = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.accumulate_steps",
+    "early_stopping.patience",
     "parallel.initialization_timeout",
     "parallel.heartbeat_timeout",
 )
@@ -170,25 +188,73 @@ NON_NEGATIVE = (
     "data.prefetch_threads",
     "data.workers",
     "checkpoint.keep_best",
+    "early_stopping.min_delta",
 )
+# Adam's decay rates of the moment estimates: 1 would never forget a gradient, above 1 the estimates diverge.
+DECAY_RATES = ("optimizer.b1", "optimizer.b2")
 
 
 def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
-    """Runs an experiment file's `get_config()` and returns its locked, validated config."""
+    """Runs an experiment file's `get_config()` and returns its locked config, checked against the schema.
+
+    The file is Python, run as code. Its config is rebuilt key by key on `base_config()`, so a key the schema
+    lacks (a typo such as `config.optimizer.learnin_rate = 1`) is refused as a `--config.` override is, and
+    `model` keys must be arguments of the file's model. A file that does not run, has no `get_config()` or
+    returns something else than a ConfigDict is a ConfigError naming the file and line.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
             f"config file {str(path)!r} does not exist; pass an experiment file such as experiments/mnist1d_cnn.py"
         )
+    config = _run_get_config(path)
+    try:
+        rebuilt = config_from_dict(config.to_dict())
+        registry.check_arguments(rebuilt.model.name, model_arguments(rebuilt))
+    except ConfigError as error:
+        raise ConfigError(f"config file {str(path)!r}: {error}") from None
+    return rebuilt
+
+
+def _run_get_config(path: Path) -> ml_collections.ConfigDict:
+    """Executes the experiment file and calls its `get_config()`; any failure is a ConfigError with a line."""
     spec = importlib.util.spec_from_file_location(f"jaxmodels_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
+    _run_file_code(path, lambda: spec.loader.exec_module(module), None)
+    get_config = getattr(module, "get_config", None)
+    if not callable(get_config):
         raise ConfigError(
             f"config file {str(path)!r} defines no get_config(); add one that returns base_config() with changes"
         )
-    config = module.get_config()
-    return lock(config)
+    config = _run_file_code(path, get_config, get_config)
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(
+            f"config file {str(path)!r}, line {_definition_line(get_config)}: get_config() returned a "
+            f"{type(config).__name__}, not an ml_collections.ConfigDict; return base_config() with changes"
+        )
+    return config
+
+
+def _run_file_code(path: Path, run: Callable[[], Any], get_config: Any) -> Any:
+    """`run()`, the experiment file's code; what it raises becomes a ConfigError naming the file and line."""
+    try:
+        return run()
+    except SyntaxError as error:
+        raise ConfigError(
+            f"config file {str(path)!r}, line {error.lineno}: {error.msg}; fix the Python syntax there"
+        ) from None
+    except Exception as error:  # the file is code: whatever it raises is its mistake, reported where it happened
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+        line = frames[-1].lineno if frames else _definition_line(get_config)
+        raise ConfigError(
+            f"config file {str(path)!r}, line {line}: {type(error).__name__}: {first_line(error)}"
+        ) from None
+
+
+def _definition_line(function: Any) -> int:
+    """The line where `function` is defined (1 if unknown, e.g. for a module-level failure)."""
+    code = getattr(function, "__code__", None)
+    return code.co_firstlineno if code else 1
 
 
 def lock(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -206,12 +272,33 @@ def config_from_dict(values: dict[str, Any]) -> ml_collections.ConfigDict:
     return config
 
 
+def load_saved_config(path: Path) -> ml_collections.ConfigDict:
+    """A config saved as JSON (`<workdir>/config.json`), read as data and checked against the schema; a file that
+    is not a JSON object of config keys is a ConfigError naming it."""
+    values = read_json_object(path, ConfigError)
+    try:
+        return config_from_dict(values)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
 def _flatten(values: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
     for key, value in values.items():
         if isinstance(value, dict):
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """'section.key: old -> new' for every key whose value differs between two configs as JSON dicts."""
+    before, after = dict(_flatten(saved)), dict(_flatten(current))
+    missing = object()
+    return [
+        f"{key}: {before.get(key, '(absent)')!r} -> {after.get(key, '(absent)')!r}"
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key, missing) != after.get(key, missing)
+    ]
 
 
 def set_value(config: ml_collections.ConfigDict, dotted_key: str, value: Any) -> None:
@@ -312,6 +399,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         value = _get(config, key)
         if not _is_number(value) or not value >= 0:  # `not >=` also catches NaN
             raise ConfigError(f"config key {key!r} must be >= 0, got {value!r}")
+    for key in DECAY_RATES:
+        value = _get(config, key)
+        if not _is_number(value) or not 0 <= value < 1:
+            raise ConfigError(f"config key {key!r} must be in [0, 1), got {value!r} (the defaults: b1=0.9, b2=0.999)")
     if not _is_number(config.data.label_noise) or not 0 <= config.data.label_noise <= 1:
         raise ConfigError(
             f"config key 'data.label_noise' must be a fraction in [0, 1], got {config.data.label_noise!r}"

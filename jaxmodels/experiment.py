@@ -10,6 +10,7 @@ they can never disagree about what a config means. Nothing here trains.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,8 @@ from jaxmodels import parallel
 from jaxmodels.absl_compat import flags_marked_parsed
 from jaxmodels.data import pipeline, views
 from jaxmodels.data.feeds import GrainFeed, ResidentFeed
-from jaxmodels.errors import ConfigError
+from jaxmodels.errors import ConfigError, JaxmodelsError
+from jaxmodels.files import first_line
 from jaxmodels.models import registry
 from jaxmodels.optim import make_optimizer, make_schedule
 from jaxmodels.steps import TrainState, create_train_state, eval_step, train_step
@@ -73,9 +75,11 @@ class Experiment:
 def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = None) -> Experiment:
     """Validates `config` and builds everything a run needs (data is read, nothing is trained).
 
-    `workdir`, when given, keeps what the data view trains once and must reuse (tokenizers).
+    `workdir`, when given, is where a tokenizer trained before is read from (`jaxmodels.run.train` keeps a new
+    one there once the run is accepted). Every check that needs no data runs before any data is read.
     """
     config_lib.validate(config)
+    registry.check_arguments(config.model.name, config_lib.model_arguments(config))
     parallel.initialize_distributed(config)
     strategy = parallel.make_strategy(config, registry.logical_axes_of(config.model.name))
     view = views.build(
@@ -98,7 +102,7 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
     ]
 
     create = functools.partial(create_train_state, model, task, tx)
-    abstract_state = jax.eval_shape(create, feed.example_batch, init_key)
+    abstract_state = _eval_shape_on_data(config, model, feed.example_batch, create, feed.example_batch, init_key)
     bound_train_step = functools.partial(
         train_step,
         model=model,
@@ -118,12 +122,14 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
 
     # The train step's metrics are the task's, plus `skipped_steps` with on_nonfinite=skip; their shapes come from
     # an eval step, which needs no collective axis (a pmap axis exists only inside pmap).
-    metric_shapes = jax.eval_shape(
-        functools.partial(eval_step, model=model, task=task), abstract_state, feed.example_batch
+    single_eval_step = functools.partial(eval_step, model=model, task=task)
+    metric_shapes = _eval_shape_on_data(
+        config, model, feed.example_batch, single_eval_step, abstract_state, feed.example_batch
     )
     zero_metrics = jax.tree.map(lambda shape: np.zeros(shape.shape, shape.dtype), metric_shapes)
     if config.train.on_nonfinite == "skip":
         zero_metrics["skipped_steps"] = np.zeros((), np.float32)
+    _check_metric_keys(config, logged_metrics(zero_metrics, task, view.eval_name))
     return Experiment(
         config=config,
         model=model,
@@ -142,6 +148,58 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
         notes=notes,
         create_state=lambda: strategy.init_state(create, feed.example_batch, init_key),
     )
+
+
+def _eval_shape_on_data(
+    config: ml_collections.ConfigDict, model: nn.Module, batch: dict[str, Any], function: Callable[..., Any], *args: Any
+) -> Any:
+    """`jax.eval_shape(function, *args)` where `function` applies `model` to the data's `batch`. A model that
+    cannot take the data's batches is a ConfigError naming the model (and the class whose docstring says what it
+    takes), the dataset and the batch's shapes, not the traceback of a layer deep inside."""
+    try:
+        return jax.eval_shape(function, *args)
+    except JaxmodelsError:
+        raise
+    except Exception as error:  # whatever the model's layers raise on inputs of the wrong shape or type
+        shapes = ", ".join(f"{key} {value.dtype}{list(value.shape)}" for key, value in batch.items())
+        raise ConfigError(
+            f"model {config.model.name!r} ({type(model).__module__}.{type(model).__name__}) does not fit the data "
+            f"{config.data.name!r} ({config.task.name} task): its batches are {shapes}, on which the model fails "
+            f"({type(error).__name__}: {first_line(error)}); "
+            "choose a model made for this data (config key model.name) or other data (data.name)"
+        ) from None
+
+
+# What the train loop logs besides the task's metrics (jaxmodels.loop), at every log step.
+LOOP_METRICS = ("train/learning_rate", "train/steps_per_second")
+
+
+def logged_metrics(zero_metrics: dict[str, Any], task: Task, eval_name: str) -> list[str]:
+    """The keys of a metrics.jsonl row at an eval step: the task's train and eval metrics and the loop's own."""
+    sums = {key: value for key, value in zero_metrics.items() if key != "skipped_steps"}
+    task_metrics = list(summarize({**sums, "count": np.ones(())}, task))  # one example: every average exists
+    extra = ["train/skipped_steps"] if "skipped_steps" in zero_metrics else []
+    return [
+        *(f"train/{key}" for key in task_metrics),
+        *extra,
+        *LOOP_METRICS,
+        *(f"{eval_name}/{key}" for key in task_metrics),
+    ]
+
+
+def _check_metric_keys(config: ml_collections.ConfigDict, metrics: list[str]) -> None:
+    """ConfigError before training if `checkpoint.best_metric` (with `keep_best`) or `early_stopping.metric`
+    is no metric the run logs."""
+    named = {"early_stopping.metric": config.early_stopping.metric}
+    if config.checkpoint.keep_best:
+        named["checkpoint.best_metric"] = config.checkpoint.best_metric
+    for key, metric in named.items():
+        if metric and metric not in metrics:
+            close = difflib.get_close_matches(metric, metrics, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"config key {key!r} is {metric!r}, not a metric of this run; choose one of {', '.join(metrics)}.{hint}"
+            )
 
 
 def model_arguments(config: ml_collections.ConfigDict, view: views.DataView) -> tuple[dict[str, Any], list[str]]:

@@ -8,23 +8,29 @@ its latest checkpoint and ends bitwise equal to an unbroken run.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import jax
-import ml_collections
+import jax.numpy as jnp
 import numpy as np
 
 from jaxmodels import config as config_lib
-from jaxmodels.checkpoint import Checkpointer, abstract_like
+from jaxmodels.checkpoint import Checkpointer, Restored, StateMismatch, abstract_like
+from jaxmodels.data.views import keep_tokenizer
+from jaxmodels.early_stopping import EarlyStopping
 from jaxmodels.errors import JaxmodelsError
 from jaxmodels.experiment import Experiment
-from jaxmodels.metric_writers import MetricWriter, ProgressDisplay
-from jaxmodels.params_io import init_from_pretrained
+from jaxmodels.metric_writers import MetricWriter, ProgressDisplay, read_history
+from jaxmodels.optim import schedules_at
+from jaxmodels.params_io import init_from_pretrained, read_variables
 from jaxmodels.preemption import Preempted, PreemptionGuard
 from jaxmodels.steps import TrainState
 from jaxmodels.tasks import Task, summarize
+
+CONFIG_CHANGES = "config_changes.jsonl"  # one row per resume under a changed config
 
 
 def train(experiment: Experiment, workdir: Path) -> tuple[TrainState, dict[str, float]]:
@@ -38,12 +44,7 @@ def train(experiment: Experiment, workdir: Path) -> tuple[TrainState, dict[str, 
     checkpointer = Checkpointer.from_config(workdir, config)
     notes = list(experiment.notes)  # printed once the progress display exists
     try:
-        restored = checkpointer.restore_latest(
-            abstract_like(strategy.canonical_state(experiment.initial_state)),
-            experiment.feed.checkpoint_item,
-            experiment.zero_metrics,
-            warn=notes.append,
-        )
+        restored = _restore_or_reset(experiment, checkpointer, workdir, notes)
         if restored:
             state, start, sums = strategy.from_canonical(restored.state), restored.step, restored.metric_sums
             notes.append(f"resumed from the checkpoint at step {start} in {checkpointer.directory}")
@@ -57,26 +58,80 @@ def train(experiment: Experiment, workdir: Path) -> tuple[TrainState, dict[str, 
                     log=notes.append,
                 )
                 state = strategy.from_canonical(strategy.place_state(canonical))
-        _write_config(workdir, config)  # only now: a refused checkpoint keeps the config.json that wrote it
+        if start < config.train.num_steps or not (workdir / "config.json").exists():
+            # Only now: a refused checkpoint keeps the config.json that wrote it, and so does a finished run
+            # that is only evaluated again.
+            _write_run_files(workdir, experiment)
     except BaseException:
         checkpointer.close()
         raise
     writer = MetricWriter(workdir, resume_step=start)
+    past = [row for row in read_history(workdir) if row.get("step", 0) <= start]
+    stopper = EarlyStopping.from_config(config, past)
     progress = ProgressDisplay(config.train.num_steps, start, enabled=config.train.progress_bar)
     for note in notes:
         progress.log(note)
     try:
         with PreemptionGuard() as guard, progress:
-            state, final = _run(experiment, state, sums, start, checkpointer, writer, progress, guard)
+            state, final = _run(experiment, state, sums, start, checkpointer, writer, progress, guard, stopper)
             return experiment.strategy.canonical_state(state), final
     finally:
         checkpointer.close()
         writer.close()
 
 
-def _write_config(workdir: Path, config: ml_collections.ConfigDict) -> None:
+def _restore_or_reset(
+    experiment: Experiment, checkpointer: Checkpointer, workdir: Path, notes: list[str]
+) -> Restored | None:
+    """The latest checkpoint of the run (None if it has none).
+
+    A checkpoint whose optimizer state does not fit the config (another optimizer, clipping switched on) is
+    a `StateMismatch`, unless `checkpoint.reset_optimizer` asks to keep its parameters and model state with a
+    fresh optimizer state. A resume under a changed config is recorded in `<workdir>/config_changes.jsonl`.
+    """
+    strategy, feed = experiment.strategy, experiment.feed
+    fresh = strategy.canonical_state(experiment.initial_state)
+    try:
+        restored = checkpointer.restore_latest(
+            abstract_like(fresh), feed.checkpoint_item, experiment.zero_metrics, warn=notes.append
+        )
+        optimizer_state = "restored"
+    except StateMismatch as mismatch:
+        if not (mismatch.part == "opt_state" and experiment.config.checkpoint.reset_optimizer):
+            raise
+        step = mismatch.step
+        variables = read_variables(workdir, step)
+        state = fresh.replace(
+            step=jnp.asarray(step, fresh.step.dtype),
+            params=variables["params"],
+            model_state=variables.get("model_state") or fresh.model_state,
+            opt_state=schedules_at(fresh.opt_state, step),
+        )
+        if feed.checkpoint_item is not None:
+            checkpointer.restore_data_position(step, feed.checkpoint_item)
+        restored = Restored(step, strategy.place_state(state), experiment.zero_metrics)
+        optimizer_state = "re-initialised (checkpoint.reset_optimizer)"
+        notes.append(f"kept the parameters and model state of step {step} with a fresh optimizer state")
+    if restored and restored.step < experiment.config.train.num_steps:
+        _record_config_changes(workdir, restored.step, checkpointer.config_changes(restored.step), optimizer_state)
+    return restored
+
+
+def _record_config_changes(workdir: Path, step: int, changes: list[str] | None, optimizer_state: str) -> None:
+    """Appends a resume under a changed config to `<workdir>/config_changes.jsonl` (the run's history)."""
+    if not changes or jax.process_index() != 0:
+        return
+    row = {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changes": changes}
+    row["optimizer_state"] = optimizer_state
+    with (workdir / CONFIG_CHANGES).open("a") as log:
+        log.write(json.dumps(row) + "\n")
+
+
+def _write_run_files(workdir: Path, experiment: Experiment) -> None:
+    """config.json and, for text data, the tokenizer, which eval, sample and later runs reuse (process 0)."""
     if jax.process_index() == 0:
-        (workdir / "config.json").write_text(config_lib.to_json(config))
+        (workdir / "config.json").write_text(config_lib.to_json(experiment.config))
+        keep_tokenizer(experiment.view)
 
 
 def _run(
@@ -88,16 +143,20 @@ def _run(
     writer: MetricWriter,
     progress: ProgressDisplay,
     guard: PreemptionGuard,
+    stopper: EarlyStopping | None,
 ) -> tuple[TrainState, dict[str, float]]:
-    """Steps from `start` to `train.num_steps`, logging, evaluating and checkpointing on schedule.
+    """Steps from `start` to `train.num_steps`, logging, evaluating and checkpointing on schedule, or until
+    `stopper` ends the run early.
 
     `sums` are the train-metric sums since the last log line (restored with a checkpoint).
     """
     train_cfg, feed = experiment.config.train, experiment.feed
     sums = experiment.strategy.put_replicated(sums)
     final: dict[str, float] = {}
-    if start >= train_cfg.num_steps:
-        final = experiment.evaluate(state)
+    if start >= train_cfg.num_steps or (stopper and stopper.should_stop):
+        if start < train_cfg.num_steps:
+            progress.log(f"this run stopped early at step {start}: {stopper.reason()}")
+        return state, experiment.evaluate(state)
     window_start, window_step = time.perf_counter(), start
     in_flight = experiment.strategy.max_steps_in_flight
     for step in range(start, train_cfg.num_steps):
@@ -125,12 +184,16 @@ def _run(
             scalars.update(final)
             progress.log(f"step {done}: " + ", ".join(f"{key} {value:.4g}" for key, value in scalars.items()))
         writer.write(done, scalars)
-        progress.update(done, scalars["train/loss"], rate)
-        if save_due:  # only states whose loss was just checked finite are saved
+        progress.update(done, scalars.get("train/loss"), rate)
+        stopping_early = eval_due and stopper is not None and stopper.update(done, final)
+        if save_due or stopping_early:  # only states whose loss was just checked finite are saved
             metrics = scalars if eval_due else None  # ranks the checkpoint when checkpoint.keep_best is set
             canonical = experiment.strategy.canonical_state(state)
             checkpointer.save(done, canonical, feed.checkpoint_item, metric_sums=experiment.strategy.to_host(sums),
                               metrics=metrics, force=True)  # fmt: skip
+        if stopping_early:
+            progress.log(f"stopped early at step {done}: {stopper.reason()}")
+            return state, final
         if stop:
             _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)
         window_start, window_step = time.perf_counter(), done  # logging and eval time is not step time
@@ -168,5 +231,6 @@ def _check_finite(scalars: dict[str, float], step: int, checkpointer: Checkpoint
     )
     raise JaxmodelsError(
         f"training diverged: non-finite train metrics {scalars} in the steps up to {step}; {where}. "
-        "Lower optimizer.learning_rate or set optimizer.grad_clip_norm"
+        "Lower optimizer.learning_rate or set optimizer.grad_clip_norm (with checkpoint.reset_optimizer=True to resume "
+        "from the last good checkpoint)"
     )

@@ -8,6 +8,7 @@ equals the log of an unbroken one.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import jax
@@ -16,19 +17,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 def read_history(workdir: Path) -> list[dict[str, float]]:
-    """The rows of `<workdir>/metrics.jsonl` in order; lines a crash left torn are skipped."""
+    """The rows of `<workdir>/metrics.jsonl` in order; unreadable lines (torn by a crash, edited) are skipped."""
     path = Path(workdir) / "metrics.jsonl"
     if not path.is_file():
         return []
-    rows = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    return [row for row in map(_parse_row, path.read_bytes().splitlines()) if row is not None]
+
+
+def _parse_row(line: bytes) -> dict[str, float] | None:
+    """A metrics.jsonl record: a JSON object with a numeric `step`; None for anything else (a torn or damaged line,
+    bytes that are not UTF-8), which readers skip and a resumed run drops."""
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError):  # ValueError: bad JSON or bad UTF-8
+        return None
+    if not isinstance(row, dict):
+        return None
+    step = row.get("step")
+    return row if isinstance(step, int | float) and not isinstance(step, bool) and math.isfinite(step) else None
 
 
 class MetricWriter:
@@ -46,10 +52,11 @@ class MetricWriter:
         self._tensorboard = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1)
 
     def _truncate_after(self, step: int) -> None:
+        """Keeps the readable records up to `step`, byte for byte; drops later and unreadable lines."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if _step_of(line) <= step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        kept = [line for line in self.path.read_bytes().splitlines() if _step_of(line) <= step]
+        self.path.write_bytes(b"".join(line + b"\n" for line in kept))
 
     def write(self, step: int, scalars: dict[str, float]) -> None:
         if not self.enabled:
@@ -64,12 +71,10 @@ class MetricWriter:
             self._tensorboard.close()
 
 
-def _step_of(line: str) -> float:
-    """The step of a metrics.jsonl record; infinity (dropped on resume) for a line torn by a crash."""
-    try:
-        return json.loads(line)["step"]
-    except (ValueError, KeyError, TypeError):
-        return float("inf")
+def _step_of(line: bytes) -> float:
+    """The step of a metrics.jsonl record; infinity (dropped on resume) for an unreadable line."""
+    row = _parse_row(line)
+    return float("inf") if row is None else row["step"]
 
 
 class ProgressDisplay:
@@ -98,8 +103,9 @@ class ProgressDisplay:
     def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
-    def update(self, step: int, loss: float, steps_per_second: float) -> None:
-        self._progress.update(self._task, completed=step, loss=f"{loss:.4f}", rate=f"{steps_per_second:,.0f}")
+    def update(self, step: int, loss: float | None, steps_per_second: float) -> None:
+        shown = "-" if loss is None else f"{loss:.4f}"  # None: every step of the window was skipped
+        self._progress.update(self._task, completed=step, loss=shown, rate=f"{steps_per_second:,.0f}")
 
     def log(self, message: str) -> None:
         if jax.process_index() == 0:

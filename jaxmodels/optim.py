@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -94,3 +95,18 @@ def make_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.G
         raise ConfigError(f"unknown optimizer.name {config.name!r}; choose {', '.join(OPTIMIZERS)}")
     clipping = [optax.clip_by_global_norm(config.grad_clip_norm)] if config.grad_clip_norm else []
     return optax.chain(*clipping, *OPTIMIZERS[config.name](config, make_schedule(config, num_steps)))
+
+
+def schedules_at(opt_state: optax.OptState, step: int) -> optax.OptState:
+    """`opt_state` with its learning-rate schedules' counters set to `step`, everything else unchanged.
+
+    A fresh optimizer state mid-run (`checkpoint.reset_optimizer`) restarts the moments and Adam's bias
+    correction from zero, as a new optimizer would, but keeps the learning rate the schedule gives at `step`.
+    """
+
+    def advance(node: object) -> object:
+        if isinstance(node, optax.ScaleByScheduleState):
+            return node._replace(count=jnp.full_like(node.count, step))
+        return node
+
+    return jax.tree.map(advance, opt_state, is_leaf=lambda node: isinstance(node, optax.ScaleByScheduleState))

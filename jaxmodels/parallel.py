@@ -40,6 +40,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxmodels.errors import ConfigError
+from jaxmodels.preemption import disable_jax_preemption_service
 
 DATA, MODEL = "data", "model"
 # XLA runs the collectives of several CPU devices on a small shared thread pool: with many steps in flight, device
@@ -96,6 +97,7 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> bool:
             os._exit(2)
 
     threading.Thread(target=watchdog, daemon=True, name="jaxmodels-distributed-watchdog").start()
+    disable_jax_preemption_service()  # jaxmodels.preemption agrees on a stop step itself
     try:
         jax.distributed.initialize(**kwargs)
     except (RuntimeError, ValueError) as error:

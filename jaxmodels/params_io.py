@@ -16,8 +16,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxmodels import config as config_lib
 from jaxmodels.checkpoint import Checkpointer
 from jaxmodels.errors import CheckpointError
+from jaxmodels.files import first_line, make_writable_dir, read_json_object
 from jaxmodels.partial_loading import load_partial
 
 EXPORT_FILE = "jaxmodels_export.json"
@@ -28,23 +30,30 @@ def _read_workdir_config(workdir: Path, step: int) -> dict[str, Any]:
     saved = workdir / "checkpoints" / str(step) / "config" / "metadata"  # JsonCheckpointHandler's file
     for path in (saved, workdir / "config.json"):
         if path.is_file():
-            return json.loads(path.read_text())
+            return read_json_object(path, CheckpointError)
     return {}
 
 
-def _restore_variables(workdir: Path, step: int) -> dict[str, Any]:
-    """params and model_state of checkpoint `step` (not the optimizer state), without building the model."""
+def read_variables(workdir: Path, step: int) -> dict[str, Any]:
+    """params and model_state of a workdir's checkpoint `step` (not the optimizer state), as saved: no model
+    is built and no target structure is needed."""
     path = workdir.absolute() / "checkpoints" / str(step) / "state"
-    with ocp.PyTreeCheckpointer() as reader:
-        saved = reader.metadata(path).item_metadata.tree
-        target = jax.tree.map(
-            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype),
-            {"params": saved["params"], "model_state": saved.get("model_state", {})},
-        )
-        args = ocp.args.PyTreeRestore(
-            item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
-        )
-        return reader.restore(path, args=args)
+    try:
+        with ocp.PyTreeCheckpointer() as reader:
+            saved = reader.metadata(path).item_metadata.tree
+            target = jax.tree.map(
+                lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype),
+                {"params": saved["params"], "model_state": saved.get("model_state", {})},
+            )
+            args = ocp.args.PyTreeRestore(
+                item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
+            )
+            return reader.restore(path, args=args)
+    except Exception as error:  # whatever Orbax and TensorStore raise on truncated, garbled or missing files
+        raise CheckpointError(
+            f"the checkpoint at step {step} in {path.parent.parent} cannot be read ({type(error).__name__}: "
+            f"{first_line(error)}); it is damaged: choose another with --step, or restore it"
+        ) from None
 
 
 def export_params(workdir: str | Path, out: str | Path, *, step: int | None = None, best: bool = False) -> dict:
@@ -57,9 +66,11 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
     workdir, out = Path(workdir).absolute(), Path(out).absolute()
     if not (workdir / "checkpoints").is_dir():
         raise CheckpointError(f"{str(workdir)!r} holds no checkpoints; train into it first with `jaxmodels train`")
-    if out.exists() and any(out.iterdir()):
-        raise CheckpointError(f"export directory {str(out)!r} is not empty; choose a new --out")
-    config = json.loads((workdir / "config.json").read_text()) if (workdir / "config.json").is_file() else {}
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        problem = "is not empty" if out.is_dir() else "is a file"
+        raise CheckpointError(f"export directory {str(out)!r} {problem}; choose a new --out")
+    config_path = workdir / "config.json"
+    config = config_lib.load_saved_config(config_path).to_dict() if config_path.is_file() else {}
     checkpoint_cfg = config.get("checkpoint", {})
     checkpointer = Checkpointer(
         workdir,
@@ -81,8 +92,8 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
             raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
     finally:
         checkpointer.close()
-    variables = _restore_variables(workdir, step)
-    out.mkdir(parents=True, exist_ok=True)
+    variables = read_variables(workdir, step)
+    make_writable_dir(out, "export directory", "--out")
     with ocp.StandardCheckpointer() as writer:
         writer.save(out / "params", variables)
         writer.wait_until_finished()
@@ -116,7 +127,7 @@ def load_params(path: str | Path) -> tuple[dict[str, Any], str]:
             checkpointer.close()
         if step is None:
             raise CheckpointError(f"workdir {str(path)!r} holds no checkpoint to load parameters from")
-        return _restore_variables(path, step), f"checkpoint {path / 'checkpoints' / str(step)}"
+        return read_variables(path, step), f"checkpoint {path / 'checkpoints' / str(step)}"
     raise CheckpointError(
         f"{str(path)!r} is neither a parameter export (made by `jaxmodels export`) nor a workdir with checkpoints"
     )

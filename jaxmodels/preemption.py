@@ -5,9 +5,11 @@ that step, flushes its logs and raises `Preempted`, which the CLI turns into exi
 saying how to resume (re-run the same command). A second Ctrl-C interrupts at once.
 
 With several processes every one must stop at the same step, for the checkpoint is written collectively.
-There JAX's preemption service (started by `jax.distributed.initialize`) owns SIGTERM: a notice to any
-process reaches all of them, and `multihost_utils.reached_preemption_sync_point`, asked after every step,
-turns true on all of them at the same step. Ctrl-C then interrupts at once (one process cannot stop alone).
+Each process catches its own signals, and every `AGREE_EVERY` steps all of them gather their flags (one
+tiny collective, at the same steps everywhere): if any process was signalled, all stop at that step.
+JAX's own preemption sync point is not used (`disable_jax_preemption_service`): Orbax asks it too, with
+the step of a checkpoint it finalises in the background, and such an out-of-order call can move the sync
+point behind a process that has already passed it, which then trains on while the others save (a hang).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from types import FrameType
 from typing import Any
 
 import jax
+import numpy as np
 from jax.experimental import multihost_utils
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+AGREE_EVERY = 10  # steps between the processes' agreements on stopping (a host sync each, multi-process only)
 
 
 class Preempted(Exception):  # not a JaxmodelsError: the run stopped cleanly and can resume
@@ -32,27 +36,37 @@ class Preempted(Exception):  # not a JaxmodelsError: the run stopped cleanly and
         super().__init__(f"stopped by {signal_name} at step {step}; checkpoint saved in {directory}")
 
 
+def disable_jax_preemption_service() -> None:
+    """Keeps `jax.distributed.initialize` from starting JAX's preemption service (see the module docstring)."""
+    jax.config.update("jax_enable_preemption_service", False)
+
+
 class PreemptionGuard:
     """Context manager turning the first SIGTERM/SIGINT into `requested = True` (handlers restored on exit).
 
     Outside the main thread (where Python cannot install signal handlers) it does nothing. In a
-    multi-process run it installs no handler and defers to JAX's preemption sync point (`stop_at`).
+    multi-process run `stop_at` answers for all processes at once, every `AGREE_EVERY` steps.
     """
 
     def __init__(self) -> None:
         self.requested = False
         self.signal_name = ""
         self._previous: dict[int, Any] = {}
-        self._synced = jax.process_count() > 1
+        self._processes = jax.process_count()
 
     def stop_at(self, step: int) -> bool:
-        """Whether to save and stop after `step`. Ask once per step: the sync point counts on it."""
-        if self._synced and multihost_utils.reached_preemption_sync_point(step):
-            self.requested, self.signal_name = True, "a preemption notice (SIGTERM to a process of the run)"
-        return self.requested
+        """Whether to save and stop after `step`; the same answer on every process of the run."""
+        if self._processes == 1:
+            return self.requested
+        if step % AGREE_EVERY:
+            return False
+        anyone = bool(np.any(multihost_utils.process_allgather(np.int32(self.requested))))
+        if anyone and not self.requested:
+            self.requested, self.signal_name = True, "a signal to another process of the run"
+        return anyone
 
     def __enter__(self) -> PreemptionGuard:
-        if threading.current_thread() is threading.main_thread() and not self._synced:
+        if threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self

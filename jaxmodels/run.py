@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from jaxmodels.compile_report import compile_report
 from jaxmodels.data.tokenizers import Tokenizer
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
+from jaxmodels.files import make_writable_dir
 from jaxmodels.metric_writers import read_history
 from jaxmodels.models.sampling import generate
 from jaxmodels.steps import TrainState
@@ -111,21 +110,10 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> Run:
     SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`; calling again resumes.
     """
     workdir = Path(workdir)
-    _prepare_workdir(workdir)
-    experiment = build_experiment(config, workdir)
+    experiment = build_experiment(config, workdir)  # validates everything it can before the workdir is touched
+    make_writable_dir(workdir, "workdir", "--workdir")
     state, final = loop.train(experiment, workdir)
     return Run(workdir, experiment, state, int(jax.device_get(state.step)), final)
-
-
-def _prepare_workdir(workdir: Path) -> None:
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=workdir):  # writable? (mkdir succeeds on an existing read-only dir)
-            pass
-    except OSError as error:
-        raise JaxmodelsError(
-            f"cannot write to workdir {str(workdir)!r}: {error.strerror}; choose a writable --workdir"
-        ) from None
 
 
 def load(workdir: str | Path, *, step: int | None = None, best: bool = False, overrides: Iterable[str] = ()) -> Run:
@@ -163,7 +151,7 @@ def _saved_config(workdir: Path, overrides: Iterable[str]) -> ml_collections.Con
     config_path = workdir / "config.json"
     if not config_path.is_file():
         raise JaxmodelsError(f"{str(workdir)!r} holds no config.json: is it a jaxmodels workdir? Train into it first")
-    return config_lib.apply_overrides(config_lib.config_from_dict(json.loads(config_path.read_text())), overrides)
+    return config_lib.apply_overrides(config_lib.load_saved_config(config_path), overrides)
 
 
 def _chosen_step(checkpointer: Checkpointer, step: int | None, best: bool) -> int:
@@ -210,8 +198,12 @@ def sample(
     tokenizer = run.tokenizer
     if run.config.task.name != "lm" or tokenizer is None:
         raise ConfigError(f"{str(run.workdir)!r} holds a {run.config.task.name!r} run; sampling needs task lm")
-    if num_tokens < 0 or temperature < 0 or (top_k is not None and top_k < 1):
-        raise ConfigError("sampling needs --num_tokens >= 0, --temperature >= 0 and --top_k >= 1")
+    vocab_size = tokenizer.vocab_size
+    if num_tokens < 0 or not temperature >= 0 or (top_k is not None and not 1 <= top_k <= vocab_size):  # NaN too
+        raise ConfigError(
+            f"sampling needs --num_tokens >= 0, --temperature >= 0 and --top_k between 1 and the vocabulary size "
+            f"{vocab_size}; got --num_tokens {num_tokens}, --temperature {temperature}, --top_k {top_k}"
+        )
     prompt_ids = tokenizer.encode(prompt)
     if len(prompt_ids) == 0:
         raise ConfigError("the prompt encodes to no tokens; give a --prompt")

@@ -239,6 +239,8 @@ def make_task(config: ml_collections.ConfigDict) -> Task:
 def summarize(sums: dict[str, Any], task: Task | None = None) -> dict[str, float]:
     """Metric sums -> per-example (or per-token) averages as plain floats, plus the task's derived metrics."""
     sums = jax.device_get(sums)
-    count = max(float(np.asarray(sums["count"])), 1.0)
+    count = float(np.asarray(sums["count"]))
+    if count == 0:  # e.g. a logging window whose steps were all skipped (train.on_nonfinite=skip): no average
+        return {}
     averages = {key: float(np.asarray(value)) / count for key, value in sums.items() if key != "count"}
     return averages | (task.derived_metrics(averages) if task is not None else {})

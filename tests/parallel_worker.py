@@ -61,6 +61,15 @@ def make_config(data_dir: str, *overrides: str) -> Any:
         f"--config.train.log_every={STEPS}",
         f"--config.train.checkpoint_every={STEPS}",
         "--config.train.progress_bar=False",
+        # SGD with momentum, not Adam, in every run: Adam divides the gradient by its own size, so a gradient
+        # reduced wrongly across devices (summed instead of averaged: 8x) would move the parameters by only ~1e-4
+        # in 20 steps; SGD's step is proportional to the gradient. In attention, Adam would also turn the float
+        # noise of weights whose true gradient is 0 (the key bias, and key weights along inputs shared by all
+        # positions shift every score of a query equally) into learning-rate-sized steps that differ with
+        # reduction order.
+        "--config.optimizer.name=sgd",
+        "--config.optimizer.momentum=0.9",
+        "--config.optimizer.learning_rate=0.1",
     ]
     if not any(text.startswith("--config.model.name") for text in overrides):
         base += ["--config.model.name=mlp", "--config.model.hidden_sizes=(64, 64)"]
@@ -128,12 +137,6 @@ GPT_LM = [  # the library's own LM task on Shakespeare characters: a 2-layer, 4-
     "--config.model.num_heads=4",
     "--config.model.embed_dim=32",
     "--config.model.dropout=0.0",
-    # SGD with momentum, not Adam: in attention some weights have a true gradient of 0 (the key bias and
-    # key weights along inputs shared by all positions shift every score of a query equally), and Adam's
-    # normalisation turns the float noise there into learning-rate-sized steps that differ with reduction order.
-    "--config.optimizer.name=sgd",
-    "--config.optimizer.momentum=0.9",
-    "--config.optimizer.learning_rate=0.1",
 ]
 FAMILIES = {  # family -> (overrides, strategies that apply); tp splits only the Transformer
     "mlp": ([], ("single", "pmap", "dp", "fsdp")),

@@ -105,16 +105,25 @@ def test_an_unknown_best_metric_is_named_with_the_choices(tmp_path):
 # ---------------------------------------------------------------------------------------------- resuming
 
 
-def test_a_dropout_model_stopped_and_resumed_equals_an_unbroken_run(small_config, tmp_path):
+def test_a_dropout_model_stopped_and_resumed_equals_an_unbroken_run(small_config, tmp_path, capfd):
     config = functools.partial(small_config, *MLP_DROPOUT, "--config.data.loader=grain")
     trained = train(config(), tmp_path / "a")
     unbroken_state, unbroken_metrics = trained.state, trained.final
-    train(config("--config.train.num_steps=30"), tmp_path / "b")  # stops at N/2
+    stopped = train(config("--config.train.num_steps=30"), tmp_path / "b")  # stops at N/2
+    warnings = []
+    saved = _restore_latest(tmp_path / "b", stopped.state, warnings)  # as the resume below restores it
+    assert saved.step == 30 and _leaves_equal(saved.state, stopped.state) and warnings == []
+    logged_until_stop = (tmp_path / "b" / "metrics.jsonl").read_text()
+    capfd.readouterr()
     trained = train(config(), tmp_path / "b")
     resumed_state, resumed_metrics = trained.state, trained.final
     assert _leaves_equal(unbroken_state, resumed_state)  # params, optimizer state, step
     assert unbroken_metrics == resumed_metrics
     assert _log(tmp_path / "a") == _log(tmp_path / "b")  # N/2 = 30 is an eval step in both runs
+    # Training is deterministic, so a re-run that ignored the checkpoint would pass the checks above too.
+    assert f"resumed from the checkpoint at step 30 in {tmp_path / 'b' / 'checkpoints'}" in capfd.readouterr().err
+    # Rows 10..30 are kept as written, wall-clock rates included: steps 1..30 were not run again.
+    assert (tmp_path / "b" / "metrics.jsonl").read_text().startswith(logged_until_stop)
 
 
 def _restore_latest(workdir: Path, like, warnings: list[str]):
@@ -139,7 +148,7 @@ def test_a_partial_checkpoint_is_never_used(tmp_path, unbroken):
     assert restored.step == 60 and _leaves_equal(restored.state, state)
     assert warnings == [
         f"warning: checkpoint {checkpoints / '80'} is incomplete (no commit_success.txt: a save was interrupted); "
-        f"moved to {tmp_path / 'checkpoints.unusable' / '80'}; falling back to the previous checkpoint"
+        f"moved to {tmp_path / 'checkpoints.unusable' / '80'}; falling back to step 60"
     ]
     assert sorted(p.name for p in checkpoints.iterdir()) == ["20", "40", "60"]  # the temporary dir is cleaned up
 
@@ -166,7 +175,7 @@ def test_a_refused_checkpoint_leaves_config_json_alone(small_config, tmp_path, u
     _, _, workdir = unbroken
     shutil.copytree(workdir, tmp_path / "w")
     before = (tmp_path / "w" / "config.json").read_text()
-    with pytest.raises(CheckpointError, match="different model"):
+    with pytest.raises(CheckpointError, match="does not fit this config, in its model parameters"):
         train(small_config("--config.model.name=mnist1d_mlp"), tmp_path / "w")
     assert (tmp_path / "w" / "config.json").read_text() == before  # still names the config that wrote it
 

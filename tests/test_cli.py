@@ -77,7 +77,10 @@ def test_a_checkpoint_of_another_model_is_refused(trained_workdir, data_dir):
     result = jaxmodels(
         "train", "--config", str(EXPERIMENTS / "mnist1d_mlp.py"), "--workdir", str(workdir), *FAST, data_dir=data_dir
     )
-    assert_one_line_error(result, "different model", "Dense_0/kernel", "use a new --workdir")
+    assert_one_line_error(
+        result, "does not fit this config, in its model parameters", "Dense_0/kernel",
+        "model.name: 'mnist1d_cnn' -> 'mnist1d_mlp'", f"--config.checkpoint.init_from={workdir}",
+    )  # fmt: skip
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before
 
 

@@ -51,8 +51,22 @@ def start(workdir: Path, run: str, *extra: str) -> subprocess.Popen:
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str]:
-    _, err = process.communicate(timeout=600)
+    """Waits for `process`; on timeout kills it (no orphan keeps running) and fails with its stderr."""
+    try:
+        _, err = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"{process.args} did not finish in 600 s; its stderr ends: {process.communicate()[1][-3000:]}")
     return process.returncode, err
+
+
+def arbitrary_moment() -> float:
+    """A random delay in [0, 0.1) s: mid-step, mid-save or mid-log. Printed with its seed, so that a failure
+    can be replayed with JAXMODELS_TEST_SEED=<seed>."""
+    seed = int(os.environ.get("JAXMODELS_TEST_SEED", random.randrange(2**32)))
+    delay = random.Random(seed).uniform(0.0, 0.1)
+    print(f"interrupting {delay:.4f} s after the first checkpoint (JAXMODELS_TEST_SEED={seed})")
+    return delay
 
 
 def wait_for_first_checkpoint(workdir: Path, process: subprocess.Popen) -> None:
@@ -86,7 +100,7 @@ def test_a_run_killed_at_any_moment_resumes_to_the_same_result(tmp_path, data_di
     sources.open_dataset("shakespeare" if run == "gpt" else "mnist1d", data_dir)  # prepared before the race
     reference, victim = start(tmp_path / "reference", run), start(tmp_path / "killed", run)
     wait_for_first_checkpoint(tmp_path / "killed", victim)
-    time.sleep(random.uniform(0.0, 0.1))  # an arbitrary moment: mid-step, mid-save or mid-log
+    time.sleep(arbitrary_moment())
     os.kill(victim.pid, signal.SIGKILL)
     assert finish(victim)[0] == -signal.SIGKILL
     code, err = finish(start(tmp_path / "killed", run))
@@ -111,7 +125,7 @@ def test_sigterm_saves_exits_0_and_says_how_to_resume(tmp_path, data_dir):
     grain = "--config.data.loader=grain"  # the data iterator's position must be saved too
     reference, victim = start(tmp_path / "reference", "mlp", grain), start(tmp_path / "stopped", "mlp", grain)
     wait_for_first_checkpoint(tmp_path / "stopped", victim)
-    time.sleep(random.uniform(0.0, 0.1))
+    time.sleep(arbitrary_moment())
     victim.send_signal(signal.SIGTERM)
     code, err = finish(victim)
     assert code == 0, err

@@ -38,6 +38,17 @@ def test_label_smoothing_raises_the_loss_of_confident_correct_predictions():
     assert smoothed > plain + 1.0
 
 
+def test_label_smoothing_is_cross_entropy_on_smoothed_targets():
+    logits = jnp.array([[2.0, -1.0, 0.5, 0.0], [0.0, 3.0, -2.0, 1.0], [1.0, 1.0, 4.0, -3.0]])
+    batch = {"label": jnp.array([0, 2, 1]), "valid": jnp.array([True, True, False])}
+    loss, metrics = Classify(label_smoothing=0.2).loss_and_metrics(logits, batch)
+    # Szegedy et al. (2016): (1 - 0.2) on the label plus 0.2 spread evenly over the 4 classes.
+    targets = jnp.array([[0.85, 0.05, 0.05, 0.05], [0.05, 0.05, 0.85, 0.05]])
+    expected = optax.softmax_cross_entropy(logits[:2], targets)  # the padded third row does not count
+    np.testing.assert_allclose(loss, expected.mean(), rtol=1e-6)
+    np.testing.assert_allclose(metrics["loss"], expected.sum(), rtol=1e-6)
+
+
 def _optimizer_config(**values):
     config = config_lib.lock(config_lib.base_config())
     for key, value in values.items():
@@ -64,14 +75,28 @@ def test_weight_decay_mask_spares_biases_and_norm_scales():
     assert decay_mask(params) == {"Dense_0": {"kernel": True, "bias": False}, "LayerNorm_0": {"scale": False}}
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
-def test_weight_decay_moves_only_kernels_when_gradients_are_zero(name):
-    params = {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}
-    tx = make_optimizer(_optimizer_config(name=name, learning_rate=0.1, weight_decay=0.5), 10)
+KERNEL = np.array([[1.0, -2.0], [4.0, 0.5]], np.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # L2: the gradient 0.5 x kernel through Adam's first step, g / (|g| + eps); eps = 1 keeps the decay's
+        # size visible (with a tiny eps the first step is the rate times the sign, whatever the decay).
+        ("adam", -0.1 * (0.5 * KERNEL) / (0.5 * np.abs(KERNEL) + 1.0)),
+        # Decoupled: Adam's step on a zero gradient is 0, then rate x decay x kernel.
+        ("adamw", -0.1 * 0.5 * KERNEL),
+        # L2: rate x 0.5 x kernel (momentum's first trace is the gradient itself).
+        ("sgd", -0.1 * 0.5 * KERNEL),
+    ],
+)
+def test_weight_decay_moves_only_kernels_when_gradients_are_zero(name, expected):
+    params = {"kernel": jnp.asarray(KERNEL), "bias": jnp.ones(2)}
+    tx = make_optimizer(_optimizer_config(name=name, learning_rate=0.1, weight_decay=0.5, eps=1.0), 10)
     zero_grads = jax.tree.map(jnp.zeros_like, params)
     updates, _ = tx.update(zero_grads, tx.init(params), params)
-    assert jnp.all(updates["kernel"] < 0)
-    assert jnp.all(updates["bias"] == 0)
+    np.testing.assert_allclose(updates["kernel"], expected, rtol=1e-5)  # Adam's bias correction rounds in float32
+    np.testing.assert_array_equal(updates["bias"], np.zeros(2))
 
 
 def test_sgd_momentum_and_nesterov_follow_optax():

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from jaxmodels.checkpoint import Checkpointer, abstract_like
 from jaxmodels.errors import CheckpointError, JaxmodelsError
 from jaxmodels.experiment import build_experiment
 from jaxmodels.models import get_model
@@ -28,6 +29,15 @@ def _log(workdir: Path) -> list[dict]:
     """metrics.jsonl without the wall-clock rate, which legitimately differs between runs."""
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in r.items() if k != "train/steps_per_second"} for r in records]
+
+
+def _latest_checkpoint(workdir: Path, like):
+    """The newest checkpoint in `workdir` (`.step`, `.state`), read by the restore a resume uses."""
+    checkpointer = Checkpointer(workdir, save_every=1, keep=1, read_only=True)
+    try:
+        return checkpointer.restore_latest(abstract_like(like), None, None, warn=pytest.fail)
+    finally:
+        checkpointer.close()
 
 
 def _tree_digest(directory: Path) -> str:
@@ -74,11 +84,15 @@ def test_same_seed_gives_bitwise_identical_parameters(small_config, tmp_path, lo
 
 
 @pytest.mark.parametrize("loader", ["resident", "grain"])
-def test_stopped_and_resumed_run_equals_an_unbroken_run(small_config, tmp_path, loader):
+def test_stopped_and_resumed_run_equals_an_unbroken_run(small_config, tmp_path, loader, capfd):
     trained = train(small_config(f"--config.data.loader={loader}"), tmp_path / "a")
     unbroken_state, unbroken_metrics = trained.state, trained.final
     # Stop at step 50 (past the epoch boundary at 40 = 4000 / 100 examples), then re-run the full command.
-    train(small_config(f"--config.data.loader={loader}", "--config.train.num_steps=50"), tmp_path / "b")
+    stopped = train(small_config(f"--config.data.loader={loader}", "--config.train.num_steps=50"), tmp_path / "b")
+    saved = _latest_checkpoint(tmp_path / "b", stopped.state)
+    assert saved.step == 50 and _leaves_equal(saved.state, stopped.state)
+    logged_until_stop = (tmp_path / "b" / "metrics.jsonl").read_text()
+    capfd.readouterr()
     trained = train(small_config(f"--config.data.loader={loader}"), tmp_path / "b")
     resumed_state, resumed_metrics = trained.state, trained.final
     assert _leaves_equal(unbroken_state, resumed_state)
@@ -90,14 +104,24 @@ def test_stopped_and_resumed_run_equals_an_unbroken_run(small_config, tmp_path, 
         ]
 
     assert without_stop_eval(_log(tmp_path / "a")) == without_stop_eval(_log(tmp_path / "b"))
+    # Training is deterministic, so a re-run that ignored the checkpoint would pass the checks above too.
+    assert f"resumed from the checkpoint at step 50 in {tmp_path / 'b' / 'checkpoints'}" in capfd.readouterr().err
+    # Rows 10..50 are kept as written, wall-clock rates included: steps 1..50 were not run again.
+    assert (tmp_path / "b" / "metrics.jsonl").read_text().startswith(logged_until_stop)
 
 
-def test_rerunning_a_finished_run_only_evaluates(small_config, tmp_path):
+def test_rerunning_a_finished_run_only_evaluates(small_config, tmp_path, capfd):
     trained = train(small_config("--config.train.num_steps=20"), tmp_path)
     state, metrics = trained.state, trained.final
+    logged, checkpoints = (tmp_path / "metrics.jsonl").read_text(), _tree_digest(tmp_path / "checkpoints")
+    capfd.readouterr()
     trained = train(small_config("--config.train.num_steps=20"), tmp_path)
     again, again_metrics = trained.state, trained.final
     assert _leaves_equal(state, again) and metrics == again_metrics
+    # Training is deterministic, so a re-run that trained again would end equal too: check that it did not.
+    assert f"resumed from the checkpoint at step 20 in {tmp_path / 'checkpoints'}" in capfd.readouterr().err
+    assert (tmp_path / "metrics.jsonl").read_text() == logged  # no row re-written (rows hold wall-clock rates)
+    assert _tree_digest(tmp_path / "checkpoints") == checkpoints  # nothing saved again
 
 
 def test_workdir_outputs(small_config, tmp_path):
@@ -126,7 +150,9 @@ def test_eval_of_a_workdir_reproduces_the_final_metrics(small_config, tmp_path):
 def test_a_checkpoint_of_another_model_is_refused_and_left_untouched(small_config, tmp_path):
     train(small_config("--config.train.num_steps=20"), tmp_path)
     before = _tree_digest(tmp_path / "checkpoints")
-    with pytest.raises(CheckpointError, match=r"different model .*Dense_0/kernel \(125, 10\) in the checkpoint vs"):
+    with pytest.raises(
+        CheckpointError, match=r"in its model parameters .*Dense_0/kernel \(125, 10\) in the checkpoint vs"
+    ):
         train(small_config("--config.model.name=mnist1d_mlp"), tmp_path)
     with pytest.raises(CheckpointError, match=r"Conv_0/kernel \(5, 1, 25\) in the checkpoint vs \(5, 1, 8\) now"):
         train(small_config("--config.model.channels=8"), tmp_path)

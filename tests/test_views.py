@@ -24,7 +24,9 @@ def test_text_classification_tokenizes_passages_with_a_padding_mask(data_dir, tm
     assert example["inputs"].shape == (32,) and example["inputs"][0] == tokenizers.CLS_ID
     assert example["token_mask"].dtype == bool and example["token_mask"][0]
     assert view.model_sizes == {"num_classes": 4, "vocab_size": view.tokenizer.vocab_size}
-    assert (tmp_path / "tokenizer_char").exists()  # kept for eval and sample
+    assert not (tmp_path / "tokenizer_char").exists()  # building a view writes nothing
+    views.keep_tokenizer(view)  # what `train` does once the run is accepted: kept for eval and sample
+    assert tokenizers.load_tokenizer(tmp_path / "tokenizer_char").vocab_size == view.tokenizer.vocab_size
     assert set(view.eval_examples) == {"inputs", "token_mask", "label"}
 
 

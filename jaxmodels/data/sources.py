@@ -38,11 +38,31 @@ def open_dataset(name: str, data_dir: str = "") -> tfds.core.DatasetBuilder:
     family = name.split("/")[0]  # "shakespeare/passages" is builder "shakespeare", config "passages"
     if family not in EMBEDDED_BUILDERS:
         return _catalog_builder(name, data_dir)
-    importlib.import_module(EMBEDDED_BUILDERS[family])
+    embedded = embedded_names()
+    if name not in embedded:
+        raise DataError(f"unknown dataset {name!r} (config key data.name).{_hint(name, embedded)}")
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     if not builder.is_prepared():
         builder.download_and_prepare()
     return builder
+
+
+def embedded_names() -> list[str]:
+    """The names of the datasets jaxmodels generates: each builder, and builder/config for each of its configs."""
+    names = []
+    for family, module in EMBEDDED_BUILDERS.items():
+        importlib.import_module(module)  # registers the builder
+        configs = tfds.builder_cls(family).BUILDER_CONFIGS
+        names += [family, *(f"{family}/{config.name}" for config in configs)]
+    return sorted(names)
+
+
+def _hint(name: str, known: list[str]) -> str:
+    """' Did you mean ...?' for close names, then the offline datasets, which always work."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    did_you_mean = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    offline = ", ".join(embedded_names())
+    return f"{did_you_mean} The offline datasets are {offline}; TFDS catalog datasets are NAME or NAME/CONFIG"
 
 
 def open_split(builder: tfds.core.DatasetBuilder, split: str) -> Sequence[dict[str, Any]]:
@@ -65,11 +85,9 @@ def open_split(builder: tfds.core.DatasetBuilder, split: str) -> Sequence[dict[s
 def _catalog_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        known = sorted(set(EMBEDDED_BUILDERS) | set(tfds.list_builders(with_community_datasets=False)))
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise DataError(f"unknown dataset {name!r} (config key data.name).{hint}") from None
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: a malformed name or config
+        known = sorted(set(embedded_names()) | set(tfds.list_builders(with_community_datasets=False)))
+        raise DataError(f"unknown dataset {name!r} (config key data.name).{_hint(name, known)}") from None
     if not builder.is_prepared():
         raise DataError(
             f"dataset {name!r} is not prepared in the TFDS data dir {data_dir}; jaxmodels never downloads at run "

@@ -15,7 +15,7 @@ in text is encoded as ordinary characters.
 
 Each tokenizer is trained offline on a corpus and saved to one file (JSON for char and word, the
 SentencePiece model for subword), so an experiment keeps its tokenizer in its workdir and reloads
-the identical vocabulary (`load_or_train`).
+the identical vocabulary (`load_tokenizer`).
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import sentencepiece
+
+from jaxmodels.errors import DataError
+from jaxmodels.files import first_line
 
 PAD_ID, UNK_ID, MASK_ID, CLS_ID, SEP_ID = range(5)
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<mask>", "<cls>", "<sep>")
@@ -110,7 +113,15 @@ class _PieceTokenizer(Tokenizer):
         stored = json.loads(Path(path).read_text())
         if stored.get("kind") != cls.kind:
             raise ValueError(f"{path} holds a {stored.get('kind')!r} tokenizer, not a {cls.kind!r} one")
-        return cls(stored["pieces"])
+        pieces = stored.get("pieces")
+        if not isinstance(pieces, list) or not all(cls._is_piece(piece) for piece in pieces):
+            raise ValueError(f"{path} holds no list of {cls.kind} pieces")
+        return cls(pieces)
+
+    @staticmethod
+    def _is_piece(piece: object) -> bool:
+        """Whether `piece` can be a vocabulary entry of this kind."""
+        return isinstance(piece, str) and piece != ""
 
 
 class CharTokenizer(_PieceTokenizer):
@@ -120,6 +131,10 @@ class CharTokenizer(_PieceTokenizer):
     """
 
     kind = "char"
+
+    @staticmethod
+    def _is_piece(piece: object) -> bool:
+        return isinstance(piece, str) and len(piece) == 1
 
     def __init__(self, pieces: Sequence[str]):
         super().__init__(pieces)
@@ -256,19 +271,20 @@ TOKENIZERS: dict[str, type[Tokenizer]] = {t.kind: t for t in (CharTokenizer, Wor
 
 
 def load_tokenizer(path: PathLike) -> Tokenizer:
-    """Reads any tokenizer written by `save`: JSON files name their kind, anything else is a SentencePiece model."""
-    data = Path(path).read_bytes()
-    if data.startswith(b"{"):
-        return TOKENIZERS[json.loads(data)["kind"]].load(path)
-    return SubwordTokenizer(data)
+    """Reads any tokenizer written by `save`: JSON files name their kind, anything else is a SentencePiece model.
 
-
-def load_or_train(path: PathLike, train: Callable[[], Tokenizer]) -> Tokenizer:
-    """The tokenizer saved at `path`; if there is none yet, `train()` it and save it there first."""
-    path = Path(path)
-    if path.exists():
-        return load_tokenizer(path)
-    tokenizer = train()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(path)
-    return tokenizer
+    The file is read as data only. A damaged one (not a tokenizer of a known kind) is a DataError naming it.
+    """
+    try:
+        data = Path(path).read_bytes()
+        if data.startswith(b"{"):
+            kind = json.loads(data).get("kind")
+            if kind not in TOKENIZERS:
+                raise ValueError(f"it names no tokenizer kind of {', '.join(TOKENIZERS)} (kind {kind!r})")
+            return TOKENIZERS[kind].load(path)
+        return SubwordTokenizer(data)
+    except (OSError, ValueError, TypeError, RuntimeError) as error:  # RuntimeError: SentencePiece's parse error
+        raise DataError(
+            f"tokenizer file {path} is damaged ({first_line(error)}); restore it, or delete it to train it again "
+            "from the train text"
+        ) from None

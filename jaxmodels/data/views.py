@@ -48,6 +48,7 @@ class DataView:
     train_bytes: int = 0
     train_examples: grain.MapDataset | grain.IterDataset | None = None
     tokenizer: tokenizers.Tokenizer | None = None
+    tokenizer_file: Path | None = None  # where the run keeps its tokenizer; `keep_tokenizer` writes a new one there
 
 
 def one_example(view: DataView) -> Example:
@@ -66,15 +67,29 @@ def build(
     view: str,
     options: Mapping[str, Any] | None = None,
 ) -> DataView:
-    """The data view named `view` (a key of `VIEWS`) of `config.data.name`; tokenizers are kept in `workdir`.
+    """The data view named `view` (a key of `VIEWS`) of `config.data.name`.
 
-    `options` are what the model asks of the view, e.g. {'word2vec_inputs': 'context'}.
+    A tokenizer already kept in `workdir` is loaded; otherwise one is trained, and only written there by
+    `keep_tokenizer`, so building a view never writes. `options` are what the model asks of the view, e.g.
+    {'word2vec_inputs': 'context'}.
     """
     make = VIEWS.get(view)
     if make is None:
         raise ConfigError(f"unknown data view {view!r}; the views are {', '.join(VIEWS)}")
     builder = sources.open_dataset(config.data.name, config.data.data_dir)
-    return make(config, builder, workdir, options or {})
+    built = make(config, builder, workdir, options or {})
+    if built.tokenizer is not None and workdir is not None:
+        built.tokenizer_file = _tokenizer_file(config, workdir)
+    return built
+
+
+def keep_tokenizer(view: DataView) -> None:
+    """Writes the view's tokenizer to `view.tokenizer_file` unless one is there, so later runs, eval and sample
+    reuse the same vocabulary. Called once a run is accepted, so a refused run leaves no file behind."""
+    if view.tokenizer_file is None or view.tokenizer_file.exists():
+        return
+    view.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
+    view.tokenizer.save(view.tokenizer_file)
 
 
 def _records(config, builder, workdir, options) -> DataView:
@@ -164,9 +179,14 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
     }
     if kind not in trainers:
         raise ConfigError(f"config key 'data.tokenizer' is {kind!r}; choose one of {', '.join(trainers)}")
-    if workdir is None:
-        return trainers[kind]()
-    return tokenizers.load_or_train(workdir / f"tokenizer_{kind}", trainers[kind])
+    if workdir is not None and _tokenizer_file(config, workdir).exists():
+        return tokenizers.load_tokenizer(_tokenizer_file(config, workdir))
+    return trainers[kind]()
+
+
+def _tokenizer_file(config, workdir: Path) -> Path:
+    """Where a workdir keeps the tokenizer of kind `data.tokenizer`."""
+    return workdir / f"tokenizer_{config.data.tokenizer}"
 
 
 def _windows(ids: np.ndarray, length: int, limit: int) -> np.ndarray:

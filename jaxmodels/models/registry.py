@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -194,6 +194,21 @@ def resolve_arguments(name: str, arguments: Mapping[str, Any]) -> tuple[dict[str
     return {**arguments, **sizes}, notes
 
 
+def check_arguments(name: str, arguments: Iterable[str]) -> None:
+    """ConfigError for an unknown model `name` or the first of `arguments` its constructor does not take.
+
+    Needs no data, so a config is checked before anything is read or trained for it.
+    """
+    accepted = _accepted_arguments(_FAMILIES[family_of(name)].constructor)
+    if accepted is None:  # a function: its arguments are checked when it is called
+        return
+    for key in arguments:
+        if key not in accepted:
+            raise ConfigError(
+                f"model {name!r} has no argument {key!r} (config key model.{key}).{suggest(key, sorted(accepted))}"
+            )
+
+
 def get_model(name: str, **kwargs: Any) -> nn.Module:
     """Builds the registered model `name` with constructor arguments `kwargs`.
 
@@ -209,14 +224,8 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
             f"{', '.join(f'{key}={_show(kwargs[key])}' for key in conflicts)}; "
             f"use the family {family!r} (config key model.name) to choose sizes freely"
         )
+    check_arguments(name, kwargs)
     constructor = _FAMILIES[family].constructor
-    accepted = _accepted_arguments(constructor)
-    if accepted is not None:
-        for key in kwargs:
-            if key not in accepted:
-                raise ConfigError(
-                    f"model {name!r} has no argument {key!r} (config key model.{key}).{suggest(key, sorted(accepted))}"
-                )
     arguments = {**variant_sizes(name), **kwargs}
     try:
         return constructor(**arguments)
