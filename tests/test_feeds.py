@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from absl import flags as absl_flags
 
-from jaxmodels.data import features, pipeline
+from jaxmodels.data import features, pipeline, views
 from jaxmodels.data.feeds import GrainFeed, ResidentFeed
+from jaxmodels.experiment import make_feed
+from tests.conftest import small_config_factory
 
 NUM_RECORDS, BATCH_SIZE = 23, 5  # 4 batches per epoch on one process, 2 on each of two; ragged tails dropped
 PREPROCESS = features.ClassificationFeatures("x", "label", 10)
@@ -127,3 +129,45 @@ def test_grain_worker_processes_serve_the_same_batches():
         _assert_same([next(iterator) for _ in range(8)], expected)
     finally:
         iterator.close()
+
+
+# ------------------------------------------------------------------ the loaders a config chooses, on MNIST-1D
+
+GRAIN_SETTINGS = {
+    "cached": (),  # the split decoded once into host memory (it fits data.host_cache_max_mb)
+    "records": ("--config.data.host_cache_max_mb=0",),  # TFDS records read and decoded batch by batch
+}
+
+
+def _config_feed(data_dir: str, *overrides: str):
+    """The train feed `build_experiment` makes for the small MNIST-1D config: 4 batches of 1000 per epoch."""
+    config = small_config_factory(data_dir)("--config.data.batch_size=1000", "--config.seed=5", *overrides)
+    view = views.build(config, None, view="records")
+    data_key = jax.random.split(jax.random.key(config.seed), 3)[2]  # as build_experiment derives it
+    return make_feed(config, view, data_key, None)
+
+
+@pytest.fixture(scope="module")
+def resident_mnist1d_batches(data_dir) -> list[dict[str, np.ndarray]]:
+    feed = _config_feed(data_dir, "--config.data.loader=resident")
+    assert isinstance(feed, ResidentFeed) and feed.steps_per_epoch == 4
+    return _resident_batches(feed, range(6))  # into the second epoch
+
+
+@pytest.mark.parametrize("setting", GRAIN_SETTINGS)
+def test_data_loader_grain_with_or_without_the_host_cache_feeds_the_resident_batches(
+    data_dir, resident_mnist1d_batches, setting
+):
+    feed = _config_feed(data_dir, "--config.data.loader=grain", *GRAIN_SETTINGS[setting])
+    assert isinstance(feed, GrainFeed)
+    _assert_same(_grain_batches(feed, range(6)), resident_mnist1d_batches)
+
+
+def test_data_workers_feed_the_resident_batches_from_the_host_cache(data_dir, resident_mnist1d_batches):
+    """data.workers moves the cached pipeline into a Grain worker process (one: each costs seconds to start); the
+    batches stay the same."""
+    feed = _config_feed(data_dir, "--config.data.loader=grain", "--config.data.workers=1")
+    try:
+        _assert_same(_grain_batches(feed, range(6)), resident_mnist1d_batches)
+    finally:
+        feed.checkpoint_item.close()

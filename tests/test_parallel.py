@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -145,18 +146,23 @@ def test_placement_mistakes_are_one_line_config_errors(results):
     assert all("\n" not in message for message in errors.values())
 
 
-def free_port() -> int:
+@pytest.fixture
+def port() -> Iterator[int]:
+    """A free port on 127.0.0.1 for a coordinator, held for the whole test: bound (not listening) with
+    SO_REUSEPORT, so no other program is given it meanwhile, while the coordinator (gRPC binds with
+    SO_REUSEPORT too) can still bind it."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("strategy", ["dp", "pmap"])
-def test_two_processes_reproduce_the_single_process_run(results, data_dir, tmp_path, strategy):
-    port, workdir = str(free_port()), tmp_path / "run"
+def test_two_processes_reproduce_the_single_process_run(results, data_dir, tmp_path, strategy, port):
+    workdir = tmp_path / "run"
     outs = [tmp_path / f"process{i}.json" for i in range(2)]
     processes = [
-        worker("process", data_dir, outs[i], port, str(i), str(workdir), strategy, devices=4) for i in range(2)
+        worker("process", data_dir, outs[i], str(port), str(i), str(workdir), strategy, devices=4) for i in range(2)
     ]
     for process in processes:
         done = finish(process)
@@ -171,16 +177,16 @@ def test_two_processes_reproduce_the_single_process_run(results, data_dir, tmp_p
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == ["20"]
 
 
-def test_a_peer_that_never_starts_ends_in_a_clear_timeout_error(data_dir, tmp_path):
+def test_a_peer_that_never_starts_ends_in_a_clear_timeout_error(data_dir, tmp_path, port):
     # The worker sets a 3 s timeout; `finish` fails the test if the process is still waiting after 120 s.
-    done = finish(worker("lonely", data_dir, tmp_path / "out.json", str(free_port()), devices=2), timeout=120)
+    done = finish(worker("lonely", data_dir, tmp_path / "out.json", str(port), devices=2), timeout=120)
     assert done.returncode == 2
     assert "jaxmodels: error: not all 2 processes connected to 127.0.0.1:" in done.stderr
     assert "parallel.initialization_timeout=3" in done.stderr
 
 
-def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(data_dir, tmp_path):
-    port, workdir = free_port(), tmp_path / "run"
+def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(data_dir, tmp_path, port):
+    workdir = tmp_path / "run"
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1", JAX_PLATFORMS="cpu")
 
     def launch(process_id: int) -> subprocess.Popen:
