@@ -1,10 +1,16 @@
-"""`jaxmodels train | eval | sample | export | compile`: the command line over the library.
+"""`jaxmodels train | eval | sample | export | compile | compare | explain`: the command line over the library.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
     jaxmodels sample --workdir runs/shakespeare_char_gpt --prompt "ROMEO:" --num_tokens 300
     jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best]
     jaxmodels compile --config experiments/mnist1d_cnn.py --config.parallel.strategy=fsdp [--json]
+    jaxmodels compare runs/cnn runs/cnn_lr3e-3 [--metric test/accuracy] [--mode max|min] [--out DIR]
+    jaxmodels explain --workdir runs/cnn --index 7 --method ig --out ig.png
+
+`compare` prints one Markdown table, a row per workdir sorted best first: the best value of the metric and its
+step, the final value and its step, the steps trained, and the config keys whose values differ between the runs;
+--out DIR also writes it as compare.md and compare.csv, with the metric's curves in compare.png.
 
 A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
 `jaxmodels: error: ...`, and exits with status 2; no traceback. SIGTERM or Ctrl-C during training
@@ -82,6 +88,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument("--config", required=True, help="experiment file defining get_config()")
     compile_.add_argument("--json", action="store_true", help="print the numbers as one JSON line")
+    compare = commands.add_parser(
+        "compare",
+        help="compare workdirs: a metric's best and final value per run, and the config keys that differ",
+        # nargs="*" below so that no workdir is our one-line error; the usage still says one is needed
+        usage="jaxmodels compare [-h] [--metric METRIC] [--mode {max,min}] [--out DIR] RUN_DIR [RUN_DIR ...]",
+        description="Compare runs by one metric: a Markdown table with a row per workdir (best first): the best "
+        "value and its step, the final value and its step, the steps trained, and each config key that differs.",
+    )
+    compare.add_argument("workdirs", nargs="*", metavar="RUN_DIR", help="workdirs written by `jaxmodels train`")
+    compare.add_argument("--metric", default="test/accuracy", help="a key of metrics.jsonl (default: test/accuracy)")
+    compare.add_argument(
+        "--mode", choices=("max", "min"), help="which direction is better (default: min for a *loss metric, else max)"
+    )
+    compare.add_argument(
+        "--out", metavar="DIR", help="also write the table (compare.md, compare.csv) and the curves (compare.png) here"
+    )
+    explain = commands.add_parser(
+        "explain",
+        help="draw what a prediction rests on (saliency, integrated gradients) or a Transformer's attention",
+        description="Explain example INDEX of a workdir's eval split with its latest checkpoint and write a PNG: "
+        "gradient x input, integrated gradients (classifiers of signals or images) or attention maps.",
+    )
+    explain.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    explain.add_argument("--index", type=int, default=0, help="which example of the eval split (default: 0)")
+    explain.add_argument("--method", choices=("ig", "saliency", "attention"), default="ig")
+    explain.add_argument("--out", required=True, help="the PNG file to write")
     return parser
 
 
@@ -94,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides look like --config.key=value)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if overrides and args.command == "export":
-        parser.error("export takes no --config overrides")
+    if overrides and args.command in ("export", "compare", "explain"):
+        parser.error(f"{args.command} takes no --config overrides")
     from jaxmodels.preemption import Preempted
 
     try:
@@ -127,6 +159,20 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     elif args.command == "eval":
         loaded = run.load(args.workdir, overrides=overrides)
         print(_json_line({"workdir": args.workdir, "step": loaded.step, **run.evaluate(loaded)}))
+    elif args.command == "compare":
+        from jaxmodels.compare import compare_runs, format_markdown, write_outputs
+
+        comparison = compare_runs(args.workdirs, args.metric, args.mode)
+        if args.out:  # written first: a failure is then the only line printed
+            write_outputs(comparison, args.out)
+        print(format_markdown(comparison))
+    elif args.command == "explain":
+        from jaxmodels import explain
+
+        loaded = run.load(args.workdir)
+        inputs, explanation = explain.explain(loaded, args.index, args.method)
+        title = f"{args.method}: example {args.index} of {loaded.experiment.view.eval_name}, step {loaded.step}"
+        print(explain.plot(inputs, explanation, args.method, args.out, title=title))
     elif args.command == "sample":
         loaded = run.load(args.workdir, overrides=overrides)
         print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
