@@ -27,7 +27,6 @@ from jax.experimental import multihost_utils
 
 from jaxmodels import config as config_lib
 from jaxmodels import parallel
-from jaxmodels.absl_compat import flags_marked_parsed
 from jaxmodels.data import pipeline, views
 from jaxmodels.data.feeds import GrainFeed, ResidentFeed
 from jaxmodels.errors import ConfigError, JaxmodelsError
@@ -256,7 +255,7 @@ def make_feed(
                 .repeat(None)
                 .to_iter_dataset(grain.ReadOptions(config.data.prefetch_threads, config.data.prefetch_buffer))
             )
-        return GrainFeed(_with_workers(dataset, config.data.workers), strategy)
+        return GrainFeed(dataset, strategy, workers=config.data.workers)
     records = view.train_records
     loader = config.data.loader
     if loader == "auto":
@@ -281,13 +280,4 @@ def make_feed(
         threads=config.data.prefetch_threads,
         buffer=config.data.prefetch_buffer,
     )
-    return GrainFeed(_with_workers(dataset, config.data.workers), strategy)
-
-
-def _with_workers(dataset: grain.IterDataset, workers: int) -> grain.IterDataset:
-    """Moves the pipeline into `workers` processes (Grain multiprocess prefetch); 0 keeps it in threads."""
-    if not workers:
-        return dataset
-    flags_marked_parsed()  # Grain's workers read absl flags
-    options = grain.MultiprocessingOptions(num_workers=workers)
-    return dataset.mp_prefetch(options, worker_init_fn=pipeline.cpu_only_worker)  # workers leave accelerators alone
+    return GrainFeed(dataset, strategy, workers=config.data.workers)

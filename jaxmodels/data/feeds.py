@@ -14,7 +14,8 @@ import grain
 import jax
 import numpy as np
 
-from jaxmodels.data.pipeline import Example, epoch_permutation, gather_batch, steps_per_epoch
+from jaxmodels.absl_compat import flags_marked_parsed
+from jaxmodels.data.pipeline import Example, cpu_only_worker, epoch_permutation, gather_batch, steps_per_epoch
 
 
 class ResidentFeed:
@@ -98,11 +99,14 @@ def _gather(step: jax.Array, arrays: Example, permutation: jax.Array, *, batch_s
 
 
 class GrainFeed:
-    """Batches stream from a Grain iterator (background threads); its position is checkpointed."""
+    """Batches stream from a Grain iterator (background threads, or `workers` processes); its position is
+    checkpointed."""
 
-    def __init__(self, dataset: grain.IterDataset, strategy: Any = None):
-        self.checkpoint_item = iter(dataset)
-        self.example_batch = next(iter(dataset))  # a fresh iterator, so the real one is untouched
+    def __init__(self, dataset: grain.IterDataset, strategy: Any = None, workers: int = 0):
+        # The example batch (for shapes) comes from a fresh iterator in this process: the real one stays untouched
+        # and no second set of worker processes is started for one batch.
+        self.example_batch = next(iter(dataset))
+        self.checkpoint_item = iter(_with_workers(dataset, workers))
         self._place = (lambda batch: batch) if strategy is None else strategy.place_batch
 
     def args_for_step(self, step: int) -> tuple[Example]:
@@ -113,3 +117,12 @@ class GrainFeed:
     def select_batch(step: jax.Array, batch: Example) -> Example:
         del step
         return batch
+
+
+def _with_workers(dataset: grain.IterDataset, workers: int) -> grain.IterDataset:
+    """Moves the pipeline into `workers` processes (Grain multiprocess prefetch); 0 keeps it in threads."""
+    if not workers:
+        return dataset
+    flags_marked_parsed()  # Grain's workers read absl flags
+    options = grain.MultiprocessingOptions(num_workers=workers)
+    return dataset.mp_prefetch(options, worker_init_fn=cpu_only_worker)  # workers leave accelerators alone
