@@ -3,14 +3,49 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import jax
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 from jaxmodels import config as config_lib
 from jaxmodels.data import sources
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def assert_one_error_line(status: int, stderr: str, *fragments: str) -> str:
+    """A mistake as the CLI must report it: status 2, exactly one `jaxmodels: error:` line on stderr holding every
+    fragment, and no traceback. Returns that line."""
+    assert status == 2, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("jaxmodels: error:")]
+    assert len(lines) == 1, stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def compilation_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A persistent JAX compilation cache for one test module, restored afterwards: a module that builds the same
+    tiny experiment many times compiles it once. Commands it starts share it via $JAX_COMPILATION_CACHE_DIR."""
+    path = tmp_path_factory.mktemp("jax_cache")
+    settings = {
+        "jax_compilation_cache_dir": str(path),
+        "jax_persistent_cache_min_compile_time_secs": 0.0,
+        "jax_persistent_cache_min_entry_size_bytes": 0,
+    }
+    previous = {name: getattr(jax.config, name) for name in settings}
+    for name, value in settings.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+    yield path
+    for name, value in previous.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope="session")

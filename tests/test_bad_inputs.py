@@ -16,20 +16,18 @@ import io
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import jax
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jax.experimental.compilation_cache import compilation_cache
 
 import jaxmodels
 from jaxmodels import cli
 from jaxmodels.errors import ConfigError
 from jaxmodels.metric_writers import MetricWriter, read_history
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, assert_one_error_line
 
 MLP, CNN, GPT = (str(EXPERIMENTS / name) for name in ("mnist1d_mlp.py", "mnist1d_cnn.py", "shakespeare_char_gpt.py"))
 QUIET = ["--config.train.progress_bar=False"]
@@ -43,11 +41,7 @@ GPT_RUN = [
     "--config.model.embed_dim=16",
     "--config.data.eval_windows=2",
 ]
-CACHE_SETTINGS = {
-    "jax_compilation_cache_dir": None,  # set per module below
-    "jax_persistent_cache_min_compile_time_secs": 0.0,
-    "jax_persistent_cache_min_entry_size_bytes": 0,
-}
+pytestmark = pytest.mark.usefixtures("compilation_cache_dir")  # every case builds the same tiny experiment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,26 +74,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 def assert_refused(result: Result, *fragments: str) -> None:
     """Status 2, exactly one `jaxmodels: error:` line on stderr holding every fragment, and no traceback."""
-    assert result.status == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("jaxmodels: error:")]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compile_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A persistent compilation cache for this module (restored afterwards): every case builds the same tiny
-    experiment, which then compiles once instead of once per case (~1 s per case instead of ~5)."""
-    previous = {name: getattr(jax.config, name) for name in CACHE_SETTINGS}
-    for name, value in {**CACHE_SETTINGS, "jax_compilation_cache_dir": str(tmp_path_factory.mktemp("jax"))}.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-    yield
-    for name, value in previous.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
+    assert_one_error_line(result.status, result.stderr, *fragments)
 
 
 @pytest.fixture(scope="module")

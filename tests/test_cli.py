@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, assert_one_error_line
 
 CNN = str(EXPERIMENTS / "mnist1d_cnn.py")
 FAST = ["--config.train.progress_bar=False", "--config.train.log_every=50"]
@@ -24,12 +24,7 @@ def jaxmodels(*args: str, data_dir: str | None = None) -> subprocess.CompletedPr
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("jaxmodels: error:")]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+    assert_one_error_line(result.returncode, result.stderr, *fragments)
 
 
 @pytest.fixture(scope="module")

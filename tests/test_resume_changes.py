@@ -23,8 +23,10 @@ import pytest
 import jaxmodels as jm
 from jaxmodels import cli
 from jaxmodels.errors import CheckpointError
+from tests.conftest import assert_one_error_line
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "mnist1d_mlp.py"
+pytestmark = pytest.mark.usefixtures("compilation_cache_dir")  # every case builds the same MLP
 
 
 def overrides(data_dir: str, num_steps: int, *changes: str) -> list[str]:
@@ -51,11 +53,6 @@ def snapshot(workdir: Path) -> dict[str, str]:
         for path in sorted(workdir.rglob("*"))
         if path.is_file()
     }
-
-
-def error_lines(stderr: str) -> list[str]:
-    assert "Traceback" not in stderr
-    return [line for line in stderr.splitlines() if line.startswith("jaxmodels: error:")]
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +83,8 @@ def test_a_structure_changing_resume_names_the_changed_key_and_touches_nothing(
     workdir: Path, data_dir: str, change: str, key: str, capsys: pytest.CaptureFixture
 ):
     before = snapshot(workdir)
-    assert cli.main(train_command(workdir, data_dir, 60, change)) == 2
-    [line] = error_lines(capsys.readouterr().err)
+    status = cli.main(train_command(workdir, data_dir, 60, change))
+    line = assert_one_error_line(status, capsys.readouterr().err)
     assert "the checkpoint at step 40" in line and key in line and "Nothing was changed" in line
     assert snapshot(workdir) == before  # checkpoints, config.json, metrics.jsonl, TensorBoard
     assert not (workdir / "checkpoints.unusable").exists()
@@ -141,8 +138,8 @@ def test_a_change_that_keeps_the_structure_resumes_and_is_recorded(
 
 def test_eval_with_a_structure_changing_override_says_why_it_cannot(workdir: Path, capsys: pytest.CaptureFixture):
     before = snapshot(workdir)
-    assert cli.main(["eval", "--workdir", str(workdir), "--config.optimizer.name=sgd"]) == 2
-    [line] = error_lines(capsys.readouterr().err)
+    status = cli.main(["eval", "--workdir", str(workdir), "--config.optimizer.name=sgd"])
+    line = assert_one_error_line(status, capsys.readouterr().err)
     assert "optimizer.name: 'adam' -> 'sgd'" in line and "train first" not in line
     assert snapshot(workdir) == before
 
@@ -160,8 +157,8 @@ def test_when_every_checkpoint_is_unreadable_the_run_refuses_and_moves_nothing(
     for step_dir in (workdir / "checkpoints").iterdir():
         damage(step_dir)
     before = snapshot(workdir)
-    assert cli.main(train_command(workdir, data_dir, 60)) == 2
-    [line] = error_lines(capsys.readouterr().err)
+    status = cli.main(train_command(workdir, data_dir, 60))
+    line = assert_one_error_line(status, capsys.readouterr().err)
     assert "no checkpoint in" in line and "20 is unreadable" in line and "40 is unreadable" in line
     assert snapshot(workdir) == before
     assert not (workdir / "checkpoints.unusable").exists()
@@ -189,8 +186,8 @@ def test_a_failed_save_names_the_last_complete_checkpoint_and_a_rerun_resumes(
         return save(self, step, *args, **kwargs)
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", disk_full_from_step_60)
-    assert cli.main(train_command(workdir, data_dir, 80)) == 2
-    [line] = error_lines(capsys.readouterr().err)
+    status = cli.main(train_command(workdir, data_dir, 80))
+    line = assert_one_error_line(status, capsys.readouterr().err)
     assert "saving the checkpoint at step 60" in line and "No space left on device" in line
     assert "the last complete checkpoint is step 40" in line
     monkeypatch.setattr(ocp.CheckpointManager, "save", save)

@@ -8,12 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import jax
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 import jaxmodels as jm
 from jaxmodels.metric_writers import MetricWriter, read_history
@@ -24,24 +21,7 @@ from tests.conftest import EXPERIMENTS
 MLP = ("--config.model.name=mlp", "--config.model.hidden_sizes=(16,)")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A persistent compilation cache for this module and the commands it starts (restored afterwards): the
-    three runs here train the same MLP, which then compiles once."""
-    path = tmp_path_factory.mktemp("jax_cache")
-    settings = {
-        "jax_compilation_cache_dir": str(path),
-        "jax_persistent_cache_min_compile_time_secs": 0.0,
-        "jax_persistent_cache_min_entry_size_bytes": 0,
-    }
-    previous = {name: getattr(jax.config, name) for name in settings}
-    for name, value in settings.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-    yield path
-    for name, value in previous.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
+pytestmark = pytest.mark.usefixtures("compilation_cache_dir")  # the three runs here compile one MLP once
 
 
 def _committed_steps(workdir: Path) -> list[int]:
@@ -108,7 +88,7 @@ def test_a_second_sigterm_only_keeps_the_request_and_sigint_after_it_interrupts(
     assert _handlers() == before
 
 
-def test_sigint_to_the_train_command_saves_and_exits_0(tmp_path, data_dir, compile_cache):
+def test_sigint_to_the_train_command_saves_and_exits_0(tmp_path, data_dir, compilation_cache_dir):
     workdir = tmp_path / "run"
     command = [
         sys.executable, "-m", "jaxmodels.cli", "train", "--config", str(EXPERIMENTS / "mnist1d_cnn.py"),
@@ -117,7 +97,7 @@ def test_sigint_to_the_train_command_saves_and_exits_0(tmp_path, data_dir, compi
     ]  # fmt: skip
     env = {
         **os.environ,
-        "JAX_COMPILATION_CACHE_DIR": str(compile_cache),
+        "JAX_COMPILATION_CACHE_DIR": str(compilation_cache_dir),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
     }
