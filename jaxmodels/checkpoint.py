@@ -214,11 +214,14 @@ class Checkpointer:
         """Whether `step` falls on the save interval, or is an evaluation while the best are kept."""
         return step % self.save_every == 0 or (evaluated and self.keep_best > 0)
 
+    def saved_config_file(self, step: int) -> Path:
+        """Where checkpoint `step` keeps the config that wrote it (the `config` item's JsonCheckpointHandler file)."""
+        return self.directory / str(step) / "config" / "metadata"
+
     def saved_config(self, step: int) -> dict[str, Any]:
         """The config (as JSON) that wrote checkpoint `step`; {} for checkpoints saved without one."""
-        path = self.directory / str(step) / "config" / "metadata"  # JsonCheckpointHandler's file
         try:
-            saved = json.loads(path.read_text())
+            saved = json.loads(self.saved_config_file(step).read_text())
         except (OSError, ValueError):
             return {}
         return saved if isinstance(saved, dict) else {}
@@ -257,8 +260,7 @@ class Checkpointer:
             if differences is None
             else "its saved config is the same"
         )
-        config_file = self.directory / str(step) / "config" / "metadata"
-        ways = [f"go back to the checkpoint's settings (its config: {config_file})"]
+        ways = [f"go back to the checkpoint's settings (its config: {self.saved_config_file(step)})"]
         if part == "opt_state":
             ways.append(
                 "or keep its parameters here with a fresh optimizer state: --config.checkpoint.reset_optimizer=True"

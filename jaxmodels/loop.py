@@ -121,8 +121,8 @@ def _record_config_changes(workdir: Path, step: int, changes: list[str] | None, 
     """Appends a resume under a changed config to `<workdir>/config_changes.jsonl` (the run's history)."""
     if not changes or jax.process_index() != 0:
         return
-    row = {"step": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changes": changes}
-    row["optimizer_state"] = optimizer_state
+    time_now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    row = {"step": step, "time": time_now, "changes": changes, "optimizer_state": optimizer_state}
     with (workdir / CONFIG_CHANGES).open("a") as log:
         log.write(json.dumps(row) + "\n")
 

@@ -26,14 +26,6 @@ EXPORT_FILE = "jaxmodels_export.json"
 EXPORT_FORMAT = "jaxmodels-params-v1"
 
 
-def _read_workdir_config(workdir: Path, step: int) -> dict[str, Any]:
-    saved = workdir / "checkpoints" / str(step) / "config" / "metadata"  # JsonCheckpointHandler's file
-    for path in (saved, workdir / "config.json"):
-        if path.is_file():
-            return read_json_object(path, CheckpointError)
-    return {}
-
-
 def read_variables(workdir: Path, step: int) -> dict[str, Any]:
     """params and model_state of a workdir's checkpoint `step` (not the optimizer state), as saved: no model
     is built and no target structure is needed."""
@@ -90,9 +82,11 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
                 raise CheckpointError(f"no {kind} in {checkpointer.directory}")
         elif step not in steps:
             raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
+        saved_config_file = checkpointer.saved_config_file(step)
     finally:
         checkpointer.close()
     variables = read_variables(workdir, step)
+    source_config = read_json_object(saved_config_file, CheckpointError) if saved_config_file.is_file() else {}
     make_writable_dir(out, "export directory", "--out")
     with ocp.StandardCheckpointer() as writer:
         writer.save(out / "params", variables)
@@ -101,7 +95,7 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
         "format": EXPORT_FORMAT,
         "source": str(workdir),
         "step": int(step),
-        "model": _read_workdir_config(workdir, step).get("model", config.get("model", {})),
+        "model": source_config.get("model", config.get("model", {})),
         "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
     }
     (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
