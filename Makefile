@@ -20,4 +20,12 @@ run: install
 test: install
 	$(VENV)/bin/ruff check jaxmodels tests benchmarks experiments notebooks
 	$(VENV)/bin/ruff format --check jaxmodels tests benchmarks experiments notebooks
-	$(VENV)/bin/pytest
+	# One worker per core; a module's tests stay on one worker, so its fixtures are built once.
+	$(VENV)/bin/pytest -n auto --dist loadfile
+
+# jaxmodels side by side with PyTorch and Keras on the same cases (about 15 minutes on 2 CPU cores): installs the
+# peers (never dependencies of jaxmodels) into the venv, then rewrites the generated part of docs/benchmarks.md.
+.PHONY: benchmarks
+benchmarks: install
+	$(VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-peers.txt
+	$(VENV)/bin/python benchmarks/frameworks.py --out docs/benchmarks.md

@@ -4,8 +4,9 @@ Config (ml_collections) -> model (Flax Linen, by name) + task (loss, metrics) + 
 (Optax) + data (TFDS, Grain) -> `train_step` -> Orbax checkpoints. See README.md and docs/api.md.
 
 The Python API (`import jaxmodels as jm`): `jm.load_config`, `jm.train`, `jm.load`, `jm.evaluate`,
-`jm.sample`, `jm.compile` and `jm.Run`, from `jaxmodels.run`. They are loaded on first use, so that importing the
-package (e.g. for `jaxmodels --help`) does not load JAX.
+`jm.sample`, `jm.compile` and `jm.Run`, from `jaxmodels.run`, and `jm.sweep` (hyper-parameter sweeps on Optuna),
+from `jaxmodels.sweeps.runner`. They are loaded on first use, so that importing the package (e.g. for
+`jaxmodels --help`) does not load JAX or Optuna.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Run", "compile", "evaluate", "load", "load_config", "sample", "train"]
+__all__ = ["Run", "compile", "evaluate", "load", "load_config", "sample", "sweep", "train"]
+_HOMES = {"sweep": "jaxmodels.sweeps.runner"}  # every other name lives in jaxmodels.run
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(importlib.import_module("jaxmodels.run"), name)
+        return getattr(importlib.import_module(_HOMES.get(name, "jaxmodels.run")), name)
     raise AttributeError(f"module 'jaxmodels' has no attribute {name!r}")

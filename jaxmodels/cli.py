@@ -1,4 +1,4 @@
-"""`jaxmodels train | eval | sample | export | compile | compare | explain`: the command line over the library.
+"""`jaxmodels train | eval | sample | export | compile | compare | explain | sweep`: the command line over the library.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
@@ -7,10 +7,19 @@
     jaxmodels compile --config experiments/mnist1d_cnn.py --config.parallel.strategy=fsdp [--json]
     jaxmodels compare runs/cnn runs/cnn_lr3e-3 [--metric test/accuracy] [--mode max|min] [--out DIR]
     jaxmodels explain --workdir runs/cnn --index 7 --method ig --out ig.png
+    jaxmodels sweep --config experiments/mnist1d_cnn.py --space experiments/mnist1d_cnn_space.json \
+        --workdir sweeps/cnn --trials 20 [--metric test/accuracy] [--mode max|min] [--storage URL] \
+        [--sampler tpe|random] [--pruner median|halving|none] [--config.key=value ...]
+    jaxmodels sweep --workdir sweeps/cnn [--report]
 
 `compare` prints one Markdown table, a row per workdir sorted best first: the best value of the metric and its
 step, the final value and its step, the steps trained, and the config keys whose values differ between the runs;
 --out DIR also writes it as compare.md and compare.csv, with the metric's curves in compare.png.
+
+`sweep` runs Optuna trials, each an ordinary workdir `sweeps/cnn/trial_K`, until exactly --trials have finished
+(complete or pruned); the same command (or `--workdir` alone) resumes a stopped sweep, and several workers may run
+it at once. It ends with the report (`--report` prints it alone): the trials best first, written as report.md,
+report.csv and plots in the sweep dir. docs/sweeps.md has the details.
 
 A user's mistake (bad config, missing data, incompatible checkpoint) prints one line,
 `jaxmodels: error: ...`, and exits with status 2; no traceback. SIGTERM or Ctrl-C during training
@@ -114,6 +123,26 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--index", type=int, default=0, help="which example of the eval split (default: 0)")
     explain.add_argument("--method", choices=("ig", "saliency", "attention"), default="ig")
     explain.add_argument("--out", required=True, help="the PNG file to write")
+    sweep = commands.add_parser(
+        "sweep",
+        help="search hyper-parameters with Optuna: trials are workdirs, pruned through the loop, resumable",
+        description="Run (or resume, or join as another worker) a sweep until exactly --trials trials have finished, "
+        "then print its report; with --report, only print and write the report.",
+        epilog="Any number of --config.section.key=value overrides may follow; they apply to every trial.",
+    )
+    sweep.add_argument("--workdir", required=True, help="the sweep dir: sweep.json, study.db, trial_K/, report.*")
+    sweep.add_argument("--config", help="experiment file defining get_config() (a new sweep)")
+    sweep.add_argument("--space", help="search space file, .json or .yaml (a new sweep; docs/sweeps.md)")
+    sweep.add_argument("--trials", type=int, help="how many finished trials the sweep ends with")
+    sweep.add_argument("--metric", help="the eval metric to optimise (default: test/accuracy)")
+    sweep.add_argument("--mode", choices=("max", "min"), help="default: min for a *loss metric, else max")
+    sweep.add_argument("--storage", help="an Optuna RDB URL, e.g. postgresql+psycopg2://... (default: study.db)")
+    sweep.add_argument("--sampler", choices=("tpe", "random"), help="default: tpe")
+    sweep.add_argument("--pruner", choices=("median", "halving", "none"), help="default: median")
+    sweep.add_argument(
+        "--heartbeat", type=int, default=30, metavar="SECONDS", help="a trial silent for 4 beats is taken over"
+    )
+    sweep.add_argument("--report", action="store_true", help="only write and print the report of --workdir")
     return parser
 
 
@@ -126,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides look like --config.key=value)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if overrides and args.command in ("export", "compare", "explain"):
-        parser.error(f"{args.command} takes no --config overrides")
+    if overrides and (args.command in ("export", "compare", "explain") or getattr(args, "report", False)):
+        parser.error(f"{args.command}{' --report' if args.command == 'sweep' else ''} takes no --config overrides")
     from jaxmodels.preemption import Preempted
 
     try:
@@ -173,6 +202,8 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         inputs, explanation = explain.explain(loaded, args.index, args.method)
         title = f"{args.method}: example {args.index} of {loaded.experiment.view.eval_name}, step {loaded.step}"
         print(explain.plot(inputs, explanation, args.method, args.out, title=title))
+    elif args.command == "sweep":
+        print(_sweep(args, overrides).markdown())
     elif args.command == "sample":
         loaded = run.load(args.workdir, overrides=overrides)
         print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
@@ -183,6 +214,24 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         info = export_params(args.workdir, args.out, step=args.step, best=args.best)
         print(_json_line({"out": args.out, **info}))
     return 0
+
+
+def _sweep(args: argparse.Namespace, overrides: list[str]) -> Any:
+    """`jaxmodels sweep`: run the sweep (its report at the end), or with --report only build and write the report."""
+    if args.report:
+        options = ("config", "space", "trials", "metric", "mode", "storage", "sampler", "pruner")
+        if given := [f"--{name}" for name in options if getattr(args, name) is not None]:
+            raise JaxmodelsError(f"sweep --report takes only --workdir; drop {', '.join(given)}")
+        from jaxmodels.sweeps.report import write_report
+
+        return write_report(args.workdir)
+    from jaxmodels.sweeps.runner import sweep
+
+    return sweep(
+        args.workdir, args.config, args.space, num_trials=args.trials, overrides=overrides, metric=args.metric,
+        mode=args.mode, storage=args.storage, sampler=args.sampler, pruner=args.pruner,
+        heartbeat_interval=args.heartbeat,
+    )  # fmt: skip
 
 
 def _json_line(value: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@ After each evaluation the monitored metric is compared with the best so far; an 
 run saves a checkpoint and ends normally (exit 0), saying why. The count is a function of the run's
 metrics.jsonl, so a resumed run (or a re-run of a stopped one) takes it up exactly where it was.
 Keep the best checkpoint with `checkpoint.keep_best` and `checkpoint.best_metric` set to the same metric.
+
+`Stopper` is what the loop asks after each evaluation; `EarlyStopping` is one, a sweep's pruning another.
 """
 
 from __future__ import annotations
@@ -12,8 +14,26 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable
+from typing import Protocol
 
 import ml_collections
+
+
+class Stopper(Protocol):
+    """What the train loop consults after each evaluation (jaxmodels.loop.train's `stoppers`)."""
+
+    def update(self, step: int, metrics: dict[str, float]) -> bool:
+        """Takes the eval metrics at `step`; True when the run should end there."""
+        ...
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether the run has already been told to end (a resumed run that had stopped stays stopped)."""
+        ...
+
+    def reason(self) -> str:
+        """Why the run ends, for the line the loop prints."""
+        ...
 
 
 @dataclasses.dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 from jaxmodels import config as config_lib
 from jaxmodels.checkpoint import Checkpointer, Restored, StateMismatch, abstract_like
 from jaxmodels.data.views import keep_tokenizer
-from jaxmodels.early_stopping import EarlyStopping
+from jaxmodels.early_stopping import EarlyStopping, Stopper
 from jaxmodels.errors import JaxmodelsError
 from jaxmodels.experiment import Experiment
 from jaxmodels.metric_writers import MetricWriter, ProgressDisplay, read_history
@@ -33,9 +34,14 @@ from jaxmodels.tasks import Task, summarize
 CONFIG_CHANGES = "config_changes.jsonl"  # one row per resume under a changed config
 
 
-def train(experiment: Experiment, workdir: Path) -> tuple[TrainState, dict[str, float]]:
+def train(
+    experiment: Experiment, workdir: Path, stoppers: Sequence[Stopper] = ()
+) -> tuple[TrainState, dict[str, float]]:
     """Trains `experiment` in `workdir` (resuming if it holds a checkpoint); returns the final state (canonical:
     one logical copy) and the final eval metrics.
+
+    `stoppers` are consulted after each evaluation, after `config.early_stopping`'s own: the first to say stop
+    ends the run as early stopping does (a checkpoint at that step, a line saying why). A sweep's pruning is one.
 
     SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`; calling again resumes.
     """
@@ -67,13 +73,14 @@ def train(experiment: Experiment, workdir: Path) -> tuple[TrainState, dict[str, 
         raise
     writer = MetricWriter(workdir, resume_step=start)
     past = [row for row in read_history(workdir) if row.get("step", 0) <= start]
-    stopper = EarlyStopping.from_config(config, past)
+    early_stopping = EarlyStopping.from_config(config, past)
+    stoppers = [*([early_stopping] if early_stopping else []), *stoppers]
     progress = ProgressDisplay(config.train.num_steps, start, enabled=config.train.progress_bar)
     for note in notes:
         progress.log(note)
     try:
         with PreemptionGuard() as guard, progress:
-            state, final = _run(experiment, state, sums, start, checkpointer, writer, progress, guard, stopper)
+            state, final = _run(experiment, state, sums, start, checkpointer, writer, progress, guard, stoppers)
             return experiment.strategy.canonical_state(state), final
     finally:
         checkpointer.close()
@@ -143,19 +150,20 @@ def _run(
     writer: MetricWriter,
     progress: ProgressDisplay,
     guard: PreemptionGuard,
-    stopper: EarlyStopping | None,
+    stoppers: Sequence[Stopper],
 ) -> tuple[TrainState, dict[str, float]]:
     """Steps from `start` to `train.num_steps`, logging, evaluating and checkpointing on schedule, or until
-    `stopper` ends the run early.
+    one of `stoppers` ends the run early.
 
     `sums` are the train-metric sums since the last log line (restored with a checkpoint).
     """
     train_cfg, feed = experiment.config.train, experiment.feed
     sums = experiment.strategy.put_replicated(sums)
     final: dict[str, float] = {}
-    if start >= train_cfg.num_steps or (stopper and stopper.should_stop):
+    stopped = next((stopper for stopper in stoppers if stopper.should_stop), None)
+    if start >= train_cfg.num_steps or stopped:
         if start < train_cfg.num_steps:
-            progress.log(f"this run stopped early at step {start}: {stopper.reason()}")
+            progress.log(f"this run stopped early at step {start}: {stopped.reason()}")
         return state, experiment.evaluate(state)
     window_start, window_step = time.perf_counter(), start
     in_flight = experiment.strategy.max_steps_in_flight
@@ -185,14 +193,15 @@ def _run(
             progress.log(f"step {done}: " + ", ".join(f"{key} {value:.4g}" for key, value in scalars.items()))
         writer.write(done, scalars)
         progress.update(done, scalars.get("train/loss"), rate)
-        stopping_early = eval_due and stopper is not None and stopper.update(done, final)
+        # Every stopper sees every evaluation (a list, not any(): one stopping must not hide it from the others).
+        stopping_early = [stopper for stopper in stoppers if stopper.update(done, final)] if eval_due else []
         if save_due or stopping_early:  # only states whose loss was just checked finite are saved
             metrics = scalars if eval_due else None  # ranks the checkpoint when checkpoint.keep_best is set
             canonical = experiment.strategy.canonical_state(state)
             checkpointer.save(done, canonical, feed.checkpoint_item, metric_sums=experiment.strategy.to_host(sums),
                               metrics=metrics, force=True)  # fmt: skip
         if stopping_early:
-            progress.log(f"stopped early at step {done}: {stopper.reason()}")
+            progress.log(f"stopped early at step {done}: {stopping_early[0].reason()}")
             return state, final
         if stop:
             _checkpoint_and_stop(done, state, sums, checkpointer, experiment, guard)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from jaxmodels import loop
 from jaxmodels.checkpoint import Checkpointer, abstract_like
 from jaxmodels.compile_report import compile_report
 from jaxmodels.data.tokenizers import Tokenizer
+from jaxmodels.early_stopping import Stopper
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
 from jaxmodels.files import make_writable_dir
@@ -103,16 +104,18 @@ def _jitted_apply(model: nn.Module) -> Any:
     return jax.jit(lambda variables, *inputs, **kwargs: model.apply(variables, *inputs, train=False, **kwargs))
 
 
-def train(config: ml_collections.ConfigDict, workdir: str | Path) -> Run:
+def train(config: ml_collections.ConfigDict, workdir: str | Path, *, stoppers: Sequence[Stopper] = ()) -> Run:
     """Trains `config` in `workdir`, exactly as `jaxmodels train`: resumes from its latest checkpoint if it has
     one, logs to metrics.jsonl and TensorBoard, checkpoints, and evaluates at the end.
 
-    SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`; calling again resumes.
+    `stoppers` (jaxmodels.early_stopping.Stopper) may end the run after an evaluation, as early stopping does:
+    a sweep's pruning uses this. SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`;
+    calling again resumes.
     """
     workdir = Path(workdir)
     experiment = build_experiment(config, workdir)  # validates everything it can before the workdir is touched
     make_writable_dir(workdir, "workdir", "--workdir")
-    state, final = loop.train(experiment, workdir)
+    state, final = loop.train(experiment, workdir, stoppers)
     return Run(workdir, experiment, state, int(jax.device_get(state.step)), final)
 
 

@@ -87,6 +87,6 @@ def test_evaluate_equals_the_eval_command(trained, capsys):
 
 
 def test_the_package_exposes_only_the_documented_api():
-    assert sorted(jm.__all__) == ["Run", "compile", "evaluate", "load", "load_config", "sample", "train"]
+    assert sorted(jm.__all__) == ["Run", "compile", "evaluate", "load", "load_config", "sample", "sweep", "train"]
     with pytest.raises(AttributeError):
         jm.nonexistent  # noqa: B018
