@@ -52,6 +52,7 @@ def base_config() -> ml_collections.ConfigDict:
             # Controlled corruptions of a classification dataset (records view):
             "permute_inputs": False,  # one fixed permutation of the input features, train and eval alike
             "label_noise": 0.0,  # this fraction of train labels (fixed, seeded) replaced by a uniformly drawn class
+            "train_fraction": 1.0,  # train on this fraction of the train records: a fixed subset drawn with `seed`
             "workers": 0,  # Grain worker processes for streamed data (0: background threads only)
             # 'resident': whole dataset on the device, batches gathered inside the jitted step;
             # 'grain': Grain pipeline with background prefetch; 'auto': resident if it fits.
@@ -406,6 +407,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not _is_number(config.data.label_noise) or not 0 <= config.data.label_noise <= 1:
         raise ConfigError(
             f"config key 'data.label_noise' must be a fraction in [0, 1], got {config.data.label_noise!r}"
+        )
+    if not _is_number(config.data.train_fraction) or not 0 < config.data.train_fraction <= 1:
+        raise ConfigError(
+            f"config key 'data.train_fraction' must be a fraction in (0, 1], got {config.data.train_fraction!r} "
+            "(1.0 trains on the whole train split; 0.05 on a fixed 5 % of its records)"
         )
     if config.checkpoint.keep_best and not config.checkpoint.best_metric:
         raise ConfigError(

@@ -8,6 +8,7 @@ loading every parameter whose path and shape fit (`jaxmodels.partial_loading`).
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,9 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
     """Writes the params (and model state) of a workdir's checkpoint to `out` for inference or fine-tuning.
 
     Picks the latest checkpoint, or `step`, or with `best` the best by the run's `checkpoint.best_metric`.
-    `out` gets `params/` (an Orbax checkpoint of {'params', 'model_state'}) and jaxmodels_export.json
-    (model config, source step). Returns that JSON's contents. Refuses to overwrite a non-empty `out`.
+    `out` gets `params/` (an Orbax checkpoint of {'params', 'model_state'}), jaxmodels_export.json
+    (model config, source step) and the workdir's tokenizer files, if any. Returns that JSON's contents.
+    Refuses to overwrite a non-empty `out`.
     """
     workdir, out = Path(workdir).absolute(), Path(out).absolute()
     if not (workdir / "checkpoints").is_dir():
@@ -99,6 +101,8 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
         "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
     }
     (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    for tokenizer_file in workdir.glob("tokenizer_*"):  # a run that starts from the export reads text the same way
+        shutil.copyfile(tokenizer_file, out / tokenizer_file.name)
     return info
 
 

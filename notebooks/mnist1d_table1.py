@@ -129,7 +129,7 @@ for offset, shuffled in ((-0.5, False), (1.5, True)):  # our seeds as dots
 ax.set_xticks(x, list(PAPER))
 ax.set_ylabel("test accuracy (%)")
 ax.set_ylim(0, 100)
-ax.legend(ncols=4, fontsize=8, loc="upper left")
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the axes: clear of the bars
 ax.set_title("MNIST-1D, Table 1 of Greydanus (2020): paper vs jaxmodels")
 plt.show()
 
@@ -151,7 +151,7 @@ for i, model in enumerate(PAPER):
                 label=f"{model}{', shuffled' if shuffled else ''}")  # fmt: skip
 ax.set_xlabel("step")
 ax.set_ylabel("test accuracy (%)")
-ax.legend(ncols=2, fontsize=8)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the axes: clear of the curves
 plt.show()
 
 # %% [markdown]

@@ -169,3 +169,61 @@ def test_label_noise_replaces_a_fixed_fraction_of_train_labels_only(data_dir):
     np.testing.assert_array_equal(plain.eval_examples["label"], noisy.eval_examples["label"])  # eval stays clean
     with pytest.raises(ConfigError, match=r"data.label_noise' must be a fraction in \[0, 1\]"):
         _config(data_dir, "--config.data.label_noise=1.5")
+
+
+def test_train_fraction_trains_on_a_fixed_seeded_subset_of_the_train_split(data_dir):
+    full = _train_arrays(views.build(_config(data_dir), None, view="records"))
+    subset = views.build(_config(data_dir, "--config.data.train_fraction=0.1"), None, view="records")
+    again = _train_arrays(views.build(_config(data_dir, "--config.data.train_fraction=0.1"), None, view="records"))
+    other = views.build(_config(data_dir, "--config.data.train_fraction=0.1", "--config.seed=1"), None, view="records")
+    arrays = _train_arrays(subset)
+    assert len(subset.train_records) == round(0.1 * len(full["label"])) == len(arrays["label"])
+    for key in arrays:
+        np.testing.assert_array_equal(arrays[key], again[key])  # the same records every time
+    assert not np.array_equal(arrays["inputs"], _train_arrays(other)["inputs"])  # another seed, another subset
+    rows = {row.tobytes(): label for row, label in zip(full["inputs"], full["label"], strict=True)}
+    assert all(rows.get(row.tobytes()) == label for row, label in zip(arrays["inputs"], arrays["label"], strict=True))
+    assert len({row.tobytes() for row in arrays["inputs"]}) == len(arrays["inputs"])  # drawn without replacement
+    np.testing.assert_array_equal(  # eval stays whole
+        subset.eval_examples["label"], views.build(_config(data_dir), None, view="records").eval_examples["label"]
+    )
+    with pytest.raises(ConfigError, match=r"data.train_fraction' \(0.5\) takes a subset of a dataset's records"):
+        views.build(_config(data_dir, "--config.data.name=shakespeare", "--config.data.train_fraction=0.5"), None,
+                    view="lm_windows")  # fmt: skip
+    for bad in ("0.0", "1.5", "-0.1"):
+        with pytest.raises(ConfigError, match=r"data.train_fraction' must be a fraction in \(0, 1\]"):
+            config_lib.validate(_config(data_dir, f"--config.data.train_fraction={bad}"))
+
+
+def _with_tokenizer(directory, tokenizer):
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(directory / f"tokenizer_{tokenizer.kind}")
+    return directory
+
+
+def test_a_run_from_pretrained_parameters_reads_text_with_the_pretrained_tokenizer(data_dir, tmp_path):
+    pretrained = tokenizers.CharTokenizer.train(["zyx wvu ABC\n"])  # another vocabulary than the passages'
+    source = _with_tokenizer(tmp_path / "pretrained", pretrained)
+    passages = ("--config.data.name=shakespeare/passages", "--config.data.block_size=32")
+    fresh = views.build(_config(data_dir, *passages), tmp_path / "fresh", view="records")
+    assert fresh.tokenizer.vocab_size != pretrained.vocab_size
+    config = _config(data_dir, *passages, f"--config.checkpoint.init_from={source}")
+    view = views.build(config, tmp_path / "run", view="records")
+    assert view.model_sizes["vocab_size"] == pretrained.vocab_size
+    assert view.preprocess(view.train_records[0])["inputs"].tolist() == [
+        tokenizers.CLS_ID,
+        *pretrained.encode(view.train_records[0]["text"].decode())[:31],
+    ]
+    views.keep_tokenizer(view)  # the run keeps a copy: eval, sample and resumes read the same vocabulary
+    kept = tokenizers.load_tokenizer(tmp_path / "run" / "tokenizer_char")
+    assert [kept.id_to_piece(i) for i in range(kept.vocab_size)] == [
+        pretrained.id_to_piece(i) for i in range(pretrained.vocab_size)
+    ]
+    assert views.build(config, tmp_path / "run", view="records").tokenizer.vocab_size == pretrained.vocab_size
+    # A workdir that already keeps another vocabulary, or a source trained with another kind of tokenizer: errors.
+    _with_tokenizer(tmp_path / "other", tokenizers.CharTokenizer.train(["abc"]))
+    with pytest.raises(ConfigError, match=r"not the one of checkpoint\.init_from"):
+        views.build(config, tmp_path / "other", view="records")
+    words = _with_tokenizer(tmp_path / "words", tokenizers.WordTokenizer.train(["to be or not to be"]))
+    with pytest.raises(ConfigError, match=r"trained with a 'word' tokenizer.*--config\.data\.tokenizer=word"):
+        views.build(_config(data_dir, *passages, f"--config.checkpoint.init_from={words}"), None, view="records")

@@ -60,6 +60,31 @@ class PermutedInputs:
         return {**example, "inputs": inputs.reshape(-1)[self.permutation].reshape(inputs.shape)}
 
 
+class RecordSubset(Sequence):
+    """A fixed random `fraction` of `records` (at least one), kept in stored order: `data.train_fraction`.
+
+    Drawn without replacement by `seed` (the run's `config.seed`), so each seed of a sweep trains on its own
+    subset, and runs with the same seed and fraction on the same one whatever else differs (e.g. the model).
+    """
+
+    def __init__(self, records: Sequence[dict[str, Any]], fraction: float, seed: int):
+        self.records = records
+        size = max(1, round(fraction * len(records)))
+        self.indices = np.sort(np.random.default_rng(seed).choice(len(records), size, replace=False))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.records[int(self.indices[index])]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        chosen = [int(self.indices[i]) for i in indices]
+        if hasattr(self.records, "__getitems__"):
+            return self.records.__getitems__(chosen)
+        return [self.records[i] for i in chosen]
+
+
 class NoisyLabels(Sequence):
     """Train records whose labels are, for a fixed random `fraction` of them, a uniformly drawn class instead.
 

@@ -69,7 +69,8 @@ def build(
 ) -> DataView:
     """The data view named `view` (a key of `VIEWS`) of `config.data.name`.
 
-    A tokenizer already kept in `workdir` is loaded; otherwise one is trained, and only written there by
+    A tokenizer already kept in `workdir` is loaded; otherwise the one kept by `checkpoint.init_from`'s run, so
+    pretrained embeddings keep their tokens; otherwise one is trained. A new one is only written to `workdir` by
     `keep_tokenizer`, so building a view never writes. `options` are what the model asks of the view, e.g.
     {'word2vec_inputs': 'context'}.
     """
@@ -136,12 +137,20 @@ def _augmented(view: DataView, config) -> DataView:
 
 
 def _record_view(config, builder, preprocess: Callable[[dict[str, Any]], Example], model_sizes) -> DataView:
-    """One example per record: train records stay lazy (the loop loads or streams them); eval is read now."""
+    """One example per record: train records stay lazy (the loop loads or streams them); eval is read now.
+
+    With `data.train_fraction` < 1 the train records are a fixed subset of the split, drawn with `config.seed`.
+    """
     eval_records = sources.open_split(builder, config.data.eval_split)
+    train_records = sources.open_split(builder, config.data.train_split)
+    train_bytes = builder.info.splits[config.data.train_split].num_bytes or 0
+    if config.data.train_fraction < 1:
+        train_records = features.RecordSubset(train_records, config.data.train_fraction, config.seed)
+        train_bytes = int(train_bytes * config.data.train_fraction)
     return DataView(
-        train_records=sources.open_split(builder, config.data.train_split),
+        train_records=train_records,
         preprocess=preprocess,
-        train_bytes=builder.info.splits[config.data.train_split].num_bytes or 0,
+        train_bytes=train_bytes,
         eval_examples=pipeline.load_arrays(eval_records, preprocess, _local_indices(len(eval_records))),
         eval_name=config.data.eval_split,
         model_sizes=model_sizes,
@@ -163,6 +172,11 @@ def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.
             f"the {view!r} data view needs a text dataset; {config.data.name!r} has no 'text' feature "
             "(try --config.data.name=shakespeare)"
         )
+    if config.data.train_fraction < 1:
+        raise ConfigError(
+            f"config key 'data.train_fraction' ({config.data.train_fraction}) takes a subset of a dataset's records; "
+            f"the {view!r} view trains on the whole text: leave it at 1.0"
+        )
     corpus = text.corpus_text(sources.open_split(builder, config.data.train_split))
     train_text, _ = text.split_by_position(corpus)
     tokenizer = _tokenizer(config, train_text, workdir)
@@ -179,9 +193,44 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
     }
     if kind not in trainers:
         raise ConfigError(f"config key 'data.tokenizer' is {kind!r}; choose one of {', '.join(trainers)}")
+    pretrained = _pretrained_tokenizer(config)
     if workdir is not None and _tokenizer_file(config, workdir).exists():
-        return tokenizers.load_tokenizer(_tokenizer_file(config, workdir))
-    return trainers[kind]()
+        kept = tokenizers.load_tokenizer(_tokenizer_file(config, workdir))
+        if pretrained is not None and _vocabulary(kept) != _vocabulary(pretrained):
+            raise ConfigError(
+                f"the tokenizer kept in {workdir} is not the one of checkpoint.init_from={config.checkpoint.init_from}"
+                " (another vocabulary), so the pretrained embedding rows would stand for other tokens; start the "
+                "run in a new workdir"
+            )
+        return kept
+    return pretrained if pretrained is not None else trainers[kind]()
+
+
+def _pretrained_tokenizer(config) -> tokenizers.Tokenizer | None:
+    """The tokenizer that `checkpoint.init_from` (a workdir or an export) keeps, if it keeps one.
+
+    A run that starts from pretrained parameters must read its text with the same vocabulary, or the
+    pretrained embedding rows would stand for other tokens: it adopts that tokenizer (and keeps a copy in its
+    own workdir). A source keeping only tokenizers of another kind than `data.tokenizer` is a ConfigError.
+    """
+    if not config.checkpoint.init_from:
+        return None
+    source = Path(config.checkpoint.init_from)
+    path = _tokenizer_file(config, source)
+    if path.is_file():
+        return tokenizers.load_tokenizer(path)
+    others = sorted(p.name.removeprefix("tokenizer_") for p in source.glob("tokenizer_*"))
+    if others:
+        raise ConfigError(
+            f"checkpoint.init_from={config.checkpoint.init_from} was trained with a {others[0]!r} tokenizer, but "
+            f"data.tokenizer is {config.data.tokenizer!r}: its embedding rows would stand for other tokens; set "
+            f"--config.data.tokenizer={others[0]}"
+        )
+    return None
+
+
+def _vocabulary(tokenizer: tokenizers.Tokenizer) -> list[str]:
+    return [tokenizer.id_to_piece(i) for i in range(tokenizer.vocab_size)]
 
 
 def _tokenizer_file(config, workdir: Path) -> Path:
