@@ -17,10 +17,10 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/mnist1d_cnn
 
+# Tests run on one pytest worker per core; a module's tests stay on one worker, so its fixtures are built once.
 test: install
 	$(VENV)/bin/ruff check jaxmodels tests benchmarks experiments notebooks
 	$(VENV)/bin/ruff format --check jaxmodels tests benchmarks experiments notebooks
-	# One worker per core; a module's tests stay on one worker, so its fixtures are built once.
 	$(VENV)/bin/pytest -n auto --dist loadfile
 
 # jaxmodels side by side with PyTorch and Keras on the same cases (about 15 minutes on 2 CPU cores): installs the
