@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxmodels.data.pipeline import Example
+from jaxmodels.data.pipeline import Example, read_records
 from jaxmodels.errors import DataError
 
 
@@ -79,10 +79,7 @@ class RecordSubset(Sequence):
         return self.records[int(self.indices[index])]
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        chosen = [int(self.indices[i]) for i in indices]
-        if hasattr(self.records, "__getitems__"):
-            return self.records.__getitems__(chosen)
-        return [self.records[i] for i in chosen]
+        return read_records(self.records, [int(self.indices[i]) for i in indices])
 
 
 class NoisyLabels(Sequence):
@@ -105,11 +102,7 @@ class NoisyLabels(Sequence):
         return self._relabelled(index, self.records[index])
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        records = (
-            self.records.__getitems__(indices)
-            if hasattr(self.records, "__getitems__")
-            else [self.records[i] for i in indices]
-        )
+        records = read_records(self.records, indices)
         return [self._relabelled(i, record) for i, record in zip(indices, records, strict=True)]
 
     def _relabelled(self, index: int, record: dict[str, Any]) -> dict[str, Any]:

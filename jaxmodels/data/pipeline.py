@@ -34,9 +34,17 @@ def shard_indices(num_records: int, process_index: int, process_count: int) -> n
     return np.arange(process_index, num_records, process_count)
 
 
+def read_records(source: Sequence[dict], indices: Sequence[int]) -> list[dict]:
+    """`source[indices]`, in one vectorised `__getitems__` call where the source has one (TFDS array_record
+    sources decode a batch of records about twice as fast as one by one)."""
+    if hasattr(source, "__getitems__"):
+        return source.__getitems__(list(indices))
+    return [source[i] for i in indices]
+
+
 def load_arrays(source: Sequence[dict], preprocess: Preprocess, indices: np.ndarray) -> Example:
     """Reads and preprocesses `source[indices]` into one stacked array per feature."""
-    records = source.__getitems__(indices.tolist()) if hasattr(source, "__getitems__") else [source[i] for i in indices]
+    records = read_records(source, indices.tolist())
     examples = [preprocess(record) for record in records]
     return {key: np.stack([example[key] for example in examples]) for key in examples[0]}
 
