@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from jaxmodels.config import _flatten, load_saved_config
+from jaxmodels.config import _flatten, is_number, load_saved_config
 from jaxmodels.errors import JaxmodelsError
 from jaxmodels.files import make_writable_dir
 from jaxmodels.metric_writers import read_history
@@ -161,7 +161,7 @@ def _summarize(
     name: str, workdir: Path, history: list[dict[str, Any]], config: dict[str, Any], metric: str, mode: str
 ) -> RunSummary:
     """One run's best and final value of `metric` with their steps, from the rows of its metrics.jsonl."""
-    curve = tuple((_plain_step(row["step"]), float(row[metric])) for row in history if _is_number(row.get(metric)))
+    curve = tuple((_plain_step(row["step"]), float(row[metric])) for row in history if is_number(row.get(metric)))
     best = _best_point(curve, mode)
     final = curve[-1] if curve else (None, None)
     steps = max((_plain_step(row["step"]) for row in history), default=0)
@@ -260,10 +260,6 @@ def write_outputs(comparison: Comparison, out_dir: str | Path) -> list[Path]:
     paths[1].write_text(format_markdown(comparison) + "\n")
     write_csv(comparison, paths[2])
     return paths
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _plain_step(step: int | float) -> int | float:

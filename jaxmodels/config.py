@@ -394,21 +394,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config key {key!r} is {value!r}; choose one of {', '.join(choices)}.{hint}")
     for key in POSITIVE_INTS:
         value = _get(config, key)
-        if not _is_int(value) or value <= 0:
+        if not is_int(value) or value <= 0:
             raise ConfigError(f"config key {key!r} must be a positive integer, got {value!r}")
     for key in NON_NEGATIVE:
         value = _get(config, key)
-        if not _is_number(value) or not value >= 0:  # `not >=` also catches NaN
+        if not is_number(value) or not value >= 0:  # `not >=` also catches NaN
             raise ConfigError(f"config key {key!r} must be >= 0, got {value!r}")
     for key in DECAY_RATES:
         value = _get(config, key)
-        if not _is_number(value) or not 0 <= value < 1:
+        if not is_number(value) or not 0 <= value < 1:
             raise ConfigError(f"config key {key!r} must be in [0, 1), got {value!r} (the defaults: b1=0.9, b2=0.999)")
-    if not _is_number(config.data.label_noise) or not 0 <= config.data.label_noise <= 1:
+    if not is_number(config.data.label_noise) or not 0 <= config.data.label_noise <= 1:
         raise ConfigError(
             f"config key 'data.label_noise' must be a fraction in [0, 1], got {config.data.label_noise!r}"
         )
-    if not _is_number(config.data.train_fraction) or not 0 < config.data.train_fraction <= 1:
+    if not is_number(config.data.train_fraction) or not 0 < config.data.train_fraction <= 1:
         raise ConfigError(
             f"config key 'data.train_fraction' must be a fraction in (0, 1], got {config.data.train_fraction!r} "
             "(1.0 trains on the whole train split; 0.05 on a fixed 5 % of its records)"
@@ -427,11 +427,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     make_optimizer(config.optimizer, config.train.num_steps)  # schedule settings that do not fit the run fail here
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An int as a config or JSON value holds one (a bool is not one, though Python says it is)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """An int or float as a config or JSON value holds one (a bool is not one)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -79,13 +79,13 @@ def _check_entry(key: Any, entry: Any, config: ml_collections.ConfigDict, where:
     for value in values:
         _check_value(config, key, value, where)
     current = _current_value(config, key)
-    if kind == "float" and _is_int(current):
+    if kind == "float" and config_lib.is_int(current):
         raise ConfigError(f'{where}: config key {key!r} holds an integer; use "type": "int"')
     return normalised
 
 
 def _check_range(kind: str, entry: dict[str, Any], where: str) -> dict[str, Any]:
-    number = _is_int if kind == "int" else _is_real
+    number = config_lib.is_int if kind == "int" else _is_real
     low, high, log, step = entry.get("low"), entry.get("high"), entry.get("log", False), entry.get("step")
     for name, value in (("low", low), ("high", high)):
         if not number(value):
@@ -159,12 +159,8 @@ def suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return params
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_real(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return config_lib.is_number(value) and math.isfinite(value)
 
 
 def _short(value: Any) -> str:
