@@ -79,6 +79,7 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
     """
     config_lib.validate(config)
     registry.check_arguments(config.model.name, config_lib.model_arguments(config))
+    parallel.split_host_cpu(config)
     parallel.initialize_distributed(config)
     strategy = parallel.make_strategy(config, registry.logical_axes_of(config.model.name))
     view = views.build(

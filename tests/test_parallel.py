@@ -223,6 +223,36 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(data_dir, t
     assert (workdir / "checkpoints" / str(steps[0]) / "commit_success.txt").is_file()
 
 
+# ------------------------------------------------------------------------------------------ CPU devices
+
+DEVICES_OF_A_RUN = """
+import json, sys, jax
+import jaxmodels as jm
+from jaxmodels.experiment import build_experiment
+if sys.argv[1] == "jax-first":
+    jax.numpy.zeros(1).block_until_ready()  # the backends start before the run is built
+experiment = build_experiment(jm.load_config("experiments/mnist1d_mlp.py", sys.argv[2:]))
+print(json.dumps({"devices": len(jax.devices()), "mesh": experiment.strategy.mesh_shape}))
+"""
+
+
+@pytest.mark.parametrize(
+    "order, xla_flags, devices, note",
+    [
+        ("run-first", "", 2, False),  # the config splits the CPU into 2 devices; dp spreads the batch over them
+        ("run-first", "--xla_force_host_platform_device_count=1", 1, False),  # an explicit XLA flag wins
+        ("jax-first", "", 1, True),  # too late to split: the run says so and goes on with the one device
+    ],
+)
+def test_cpu_devices_splits_the_host_before_jax_starts(data_dir, order, xla_flags, devices, note):
+    env = dict(os.environ, XLA_FLAGS=xla_flags, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-c", DEVICES_OF_A_RUN, order, "parallel.cpu_devices=2", f"data.data_dir={data_dir}"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {"devices": devices, "mesh": {"data": devices, "model": 1}}
+    assert ("parallel.cpu_devices=2 cannot apply, JAX already runs with 1 CPU device" in done.stderr) == note
+
+
 # ------------------------------------------------------------------------------- checkpoints across strategies
 
 

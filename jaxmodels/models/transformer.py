@@ -474,11 +474,17 @@ class BertMLM(BertHyperparameters):
 class BertClassifier(BertHyperparameters):
     """BERT fine-tuned for sequence classification (Devlin et al. 2019, §4.1; Figure 1 right).
 
-    (batch, time) tokens -> (batch, num_classes) logits from the pooled [CLS] (first) position:
-    tanh(Dense) pooler -> dropout -> Dense(num_classes). Same keywords as `bert`.
+    (batch, time) tokens -> (batch, num_classes) logits: a pooled state -> tanh(Dense) pooler -> dropout ->
+    Dense(num_classes). Same keywords as `bert`.
+
+    `pooling='cls'` reads the [CLS] (first) position, as the paper; its state is trained by the next-sentence
+    task, which a masked-LM-only pretraining lacks. `pooling='mean'` averages the real tokens' states (`mask`),
+    as Sentence-BERT (Reimers & Gurevych 2019) and ULMFiT's concat pooling do: every pooled input then carries
+    what the masked LM learnt, from the first fine-tuning step.
     """
 
     num_classes: int = 2
+    pooling: str = "cls"
 
     @nn.compact
     def __call__(
@@ -490,7 +496,15 @@ class BertClassifier(BertHyperparameters):
         train: bool = False,
     ) -> jax.Array:
         h = _encoder_of(self)(tokens, segments=segments, mask=mask, train=train)
-        pooled = nn.tanh(nn.Dense(self.embed_dim, kernel_init=_normal(0.02), name="pooler")(h[:, 0]))
+        if self.pooling == "cls":
+            summary = h[:, 0]
+        elif self.pooling == "mean":
+            weights = jnp.ones(tokens.shape, h.dtype) if mask is None else mask.astype(h.dtype)
+            summary = jnp.einsum("bt,btd->bd", weights, h) / jnp.maximum(weights.sum(-1, keepdims=True), 1.0)
+        else:
+            hint = suggest(self.pooling, ["cls", "mean"])
+            raise ConfigError(f"unknown pooling {self.pooling!r} (config key model.pooling).{hint}")
+        pooled = nn.tanh(nn.Dense(self.embed_dim, kernel_init=_normal(0.02), name="pooler")(summary))
         pooled = nn.Dropout(self.dropout)(pooled, deterministic=not train)
         return nn.Dense(self.num_classes, kernel_init=_normal(0.02), name="classifier")(pooled)
 

@@ -194,6 +194,28 @@ def test_bert_classifier_ignores_appended_padding(bert_classifier):
     assert not np.allclose(bert_classifier(padded, mask=jnp.ones_like(mask)), reference, rtol=1e-4, atol=1e-7)
 
 
+def test_mean_pooling_is_the_masked_average_of_the_encoder_states():
+    """pooling='mean' feeds the pooler the average of the real tokens' states, and nothing of the padding."""
+    model = get_model("bert_classifier", **TINY_BERT, num_classes=3, pooling="mean")
+    x = tokens(17, (BATCH, LENGTH))
+    mask = jnp.arange(LENGTH)[None, :] < jnp.array([[LENGTH], [6]])
+    params = random_variables(model, x)["params"]
+    encoder = get_model("bert", **TINY_BERT)
+    states = np.asarray(encoder.apply({"params": params["encoder"]}, x, mask=mask), np.float64)
+    mean = np.stack([states[0].mean(0), states[1, :6].mean(0)])
+    pooled = np.tanh(mean @ params["pooler"]["kernel"] + params["pooler"]["bias"])
+    expected = pooled @ params["classifier"]["kernel"] + params["classifier"]["bias"]
+    np.testing.assert_allclose(model.apply({"params": params}, x, mask=mask), expected, rtol=1e-4, atol=1e-5)
+    junk = jnp.where(mask, x, tokens(18, (BATCH, LENGTH)))  # other tokens in row 1's padded slots
+    np.testing.assert_allclose(model.apply({"params": params}, junk, mask=mask), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_pooling_is_a_config_error():
+    model = get_model("bert_classifier", **TINY_BERT, pooling="max")
+    with pytest.raises(ConfigError, match=r"model\.pooling"):
+        jax.eval_shape(model.init, key(0), tokens(0, (BATCH, LENGTH)))
+
+
 def test_seq2seq_ignores_source_padding(seq2seq):
     source, target = tokens(14, (BATCH, SOURCE)), tokens(15, (BATCH, TARGET))
     mask = jnp.arange(SOURCE)[None, :] < jnp.array([[SOURCE], [4]])
