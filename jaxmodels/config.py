@@ -114,7 +114,7 @@ def base_config() -> ml_collections.ConfigDict:
         {
             "strategy": "dp",  # jaxmodels.parallel.STRATEGIES: pmap | dp | fsdp | tp
             "num_devices": 0,  # 0 = every device JAX sees; n = the first n (single process)
-            "cpu_devices": 0,  # CPU hosts: split the cores into n JAX devices (0 = JAX's one); see split_host_cpu
+            "cpu_devices": 1,  # CPU-only hosts: JAX devices to split the cores into (docs/parallel.md)
             "mesh": ml_collections.ConfigDict({"data": -1, "model": 1}),  # -1 = the remaining devices
             # Multi-host (jax.distributed): blanks are auto-detected on SLURM, Open MPI, Kubernetes, Cloud TPU.
             "distributed": False,  # True: start jax.distributed even without an explicit coordinator
@@ -180,6 +180,7 @@ POSITIVE_INTS = (
     "early_stopping.patience",
     "parallel.initialization_timeout",
     "parallel.heartbeat_timeout",
+    "parallel.cpu_devices",
 )
 NON_NEGATIVE = (
     "optimizer.learning_rate",
@@ -188,7 +189,6 @@ NON_NEGATIVE = (
     "optimizer.warmup_steps",
     "optimizer.momentum",
     "data.prefetch_threads",
-    "parallel.cpu_devices",
     "data.workers",
     "checkpoint.keep_best",
     "early_stopping.min_delta",

@@ -24,6 +24,7 @@ Adding a strategy: subclass `Strategy` (or `MeshStrategy` with its own `leaf_spe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -58,32 +59,44 @@ LOGICAL_RULES: dict[str, str] = {"heads": MODEL, "mlp": MODEL}
 
 
 def split_host_cpu(config: ml_collections.ConfigDict) -> None:
-    """Makes JAX's CPU backend `parallel.cpu_devices` devices (0: leave JAX's default, one device).
+    """Makes JAX's CPU backend `parallel.cpu_devices` devices, if JAX has not started yet (see `cpu_devices_of`).
 
     XLA runs one CPU device's step on its intra-op threads, and a small model's ops (a char GPT's 64x128
     matmuls) are too small to keep several cores busy. Split into n devices, with `parallel.strategy=dp` each
-    device computes its share of the batch on its own thread, in parallel: 1.4-1.5x the steps/s of the char GPT
+    device computes its share of the batch on its own thread, in parallel: 1.3-1.5x the steps/s of the char GPT
     on 2 cores (docs/benchmarks.md); the losses equal the one-device run's up to float summation order. It
-    must happen before JAX starts its backends. Explicit `--xla_force_host_platform_device_count` in
-    XLA_FLAGS wins (the tests' 8 fake devices); on GPU and TPU the CPU's devices are not used, so it changes
-    nothing there. When JAX already runs with another count in this process (a notebook that used JAX before
-    its first run), the run says so on stderr and uses the devices there are.
+    must happen before JAX starts its backends, so `build_experiment` calls it first. An explicit
+    `--xla_force_host_platform_device_count` in XLA_FLAGS wins (the tests' 8 fake devices).
+    """
+    if config.parallel.cpu_devices > 1 and not _cpu_count_forced():
+        with contextlib.suppress(RuntimeError):  # JAX runs already: `cpu_devices_of` makes do with its devices
+            jax.config.update("jax_num_cpu_devices", config.parallel.cpu_devices)
+
+
+def cpu_devices_of(config: ml_collections.ConfigDict, devices: list[jax.Device]) -> list[jax.Device]:
+    """The CPU devices a single-process run uses: the first `parallel.cpu_devices` of `devices`.
+
+    A process keeps the device count JAX started with, so a run after one that split the CPU (two runs in one
+    notebook) still uses its own count; one that wants more than JAX has (JAX started before the run, e.g. a
+    notebook cell used it) says so on stderr and uses what there is. With the count forced in XLA_FLAGS, every
+    device is used, as on GPU and TPU, where this is not called.
     """
     wanted = config.parallel.cpu_devices
-    if wanted <= 0 or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return
-    try:
-        jax.config.update("jax_num_cpu_devices", wanted)
-    except RuntimeError:  # the backends are up: fine if they already have the count, else say what happens
-        have = len(jax.devices("cpu"))
-        if have != wanted:
-            print(
-                f"jaxmodels: note: parallel.cpu_devices={wanted} cannot apply, JAX already runs with {have} CPU "
-                "device(s) in this process; set it before the first JAX operation (a fresh process or kernel) to "
-                f"use it. Continuing on {have}.",
-                file=sys.stderr,
-                flush=True,
-            )
+    if _cpu_count_forced():
+        return devices
+    if len(devices) < wanted:
+        print(
+            f"jaxmodels: note: parallel.cpu_devices={wanted} cannot apply, JAX already runs with {len(devices)} CPU "
+            "device(s) in this process; set it before the first JAX operation (a fresh process or kernel) to "
+            f"use it. Continuing on {len(devices)}.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return devices[:wanted]
+
+
+def _cpu_count_forced() -> bool:
+    return "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -147,9 +160,12 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> bool:
 
 
 def select_devices(config: ml_collections.ConfigDict) -> list[jax.Device]:
-    """The devices a run uses: all of them, or the first `parallel.num_devices` (single process only)."""
+    """The devices a run uses: all of them (a single CPU process: `parallel.cpu_devices` of them), or the first
+    `parallel.num_devices` (single process only)."""
     devices = jax.devices()
     wanted = config.parallel.num_devices
+    if wanted <= 0 and devices[0].platform == "cpu" and jax.process_count() == 1:
+        return cpu_devices_of(config, devices)
     if wanted <= 0:
         return devices
     if wanted > len(devices):

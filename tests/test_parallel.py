@@ -230,26 +230,41 @@ import json, sys, jax
 import jaxmodels as jm
 from jaxmodels.experiment import build_experiment
 if sys.argv[1] == "jax-first":
-    jax.numpy.zeros(1).block_until_ready()  # the backends start before the run is built
-experiment = build_experiment(jm.load_config("experiments/mnist1d_mlp.py", sys.argv[2:]))
-print(json.dumps({"devices": len(jax.devices()), "mesh": experiment.strategy.mesh_shape}))
+    jax.numpy.zeros(1).block_until_ready()  # the backends start before the runs are built
+meshes = [build_experiment(jm.load_config("experiments/mnist1d_mlp.py", [o, *sys.argv[3:]])).strategy.mesh_shape
+          for o in sys.argv[2].split()]
+print(json.dumps({"devices": len(jax.devices()), "meshes": [m["data"] for m in meshes]}))
 """
 
 
 @pytest.mark.parametrize(
-    "order, xla_flags, devices, note",
+    "order, xla_flags, devices, meshes, note",
     [
-        ("run-first", "", 2, False),  # the config splits the CPU into 2 devices; dp spreads the batch over them
-        ("run-first", "--xla_force_host_platform_device_count=1", 1, False),  # an explicit XLA flag wins
-        ("jax-first", "", 1, True),  # too late to split: the run says so and goes on with the one device
+        # the first run splits the CPU into 2 devices and dp spreads its batch over them; a later run in the same
+        # process asks for 1 and gets 1 (the default), then 2 again
+        ("runs-first", "", 2, [2, 1, 2], False),
+        # an explicit XLA flag wins: every device it makes is used
+        ("runs-first", "--xla_force_host_platform_device_count=3", 3, [3, 3, 3], False),
+        # too late to split: the run says so and goes on with the one device JAX started with
+        ("jax-first", "", 1, [1, 1, 1], True),
     ],
 )
-def test_cpu_devices_splits_the_host_before_jax_starts(data_dir, order, xla_flags, devices, note):
+def test_cpu_devices_splits_the_host_before_jax_starts(data_dir, order, xla_flags, devices, meshes, note):
     env = dict(os.environ, XLA_FLAGS=xla_flags, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-c", DEVICES_OF_A_RUN, order, "parallel.cpu_devices=2", f"data.data_dir={data_dir}"]
+    runs = "parallel.cpu_devices=2 parallel.cpu_devices=1 parallel.cpu_devices=2"
+    command = [
+        sys.executable,
+        "-c",
+        DEVICES_OF_A_RUN,
+        order,
+        runs,
+        f"data.data_dir={data_dir}",
+        "data.batch_size=96",
+        "data.eval_batch_size=96",
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.splitlines()[-1]) == {"devices": devices, "mesh": {"data": devices, "model": 1}}
+    assert json.loads(done.stdout.splitlines()[-1]) == {"devices": devices, "meshes": meshes}
     assert ("parallel.cpu_devices=2 cannot apply, JAX already runs with 1 CPU device" in done.stderr) == note
 
 
@@ -398,3 +413,18 @@ def test_long_multi_device_cpu_runs_finish(data_dir, tmp_path, devices, override
     assert result.returncode == 0, result.stderr[-2000:]
     final = json.loads(result.stdout.splitlines()[-1])
     assert final["test/accuracy"] > least_accuracy  # one device: 0.94 after 6,000 steps
+
+
+def test_a_whole_text_evaluation_on_two_cpu_devices_finishes(data_dir, tmp_path):
+    """The char GPT (two CPU devices, its experiment's default) scores all 125 batches of the validation text:
+    unbounded, the evaluation's dispatches aborted the process in an XLA rendezvous (twice in two tries)."""
+    command = [
+        sys.executable, "-m", "jaxmodels.cli", "train", "--config", str(ROOT / "experiments/shakespeare_char_gpt.py"),
+        "--workdir", str(tmp_path), "--config.data.eval_windows=0", "--config.train.num_steps=2",
+        "--config.optimizer.warmup_steps=1", "--config.train.eval_every=2", "--config.train.progress_bar=False",
+    ]  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}  # the experiment's 2 devices
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    final = json.loads(result.stdout.splitlines()[-1])
+    assert 3.0 < final["val/loss"] < np.log(89) + 0.5  # two steps in: near uniform over the 89 characters
