@@ -1,12 +1,14 @@
-"""How should jaxmodels use a CPU host's cores? The char GPT's train step under XLA device and flag variants.
+"""How should jaxmodels use a CPU host's cores? Each benchmark case's train step, one CPU device against several.
 
 Each variant is the jaxmodels worker of benchmarks/frameworks.py (the experiment's real loop step and feed) in its
-own process with its own XLA_FLAGS and config overrides: one CPU device (the default); two host devices
-(`--xla_force_host_platform_device_count=2`) with data parallelism; XLA's XNNPACK and oneDNN CPU paths. The
-workers start one after another, then run `--rounds` interleaved timing rounds of `--seconds` each; we print the
-median steps/s of each variant and its ratio to the default.
+own process with its own config overrides and XLA_FLAGS: the experiment as written; `parallel.cpu_devices=1`
+(one CPU device, XLA's intra-op threads over every core); `parallel.cpu_devices=2` (two devices, dp: each
+computes half the batch on its own thread). `--xla` adds XLA's XNNPACK and oneDNN CPU paths on one device. The
+workers of a case start one after another, then run `--rounds` interleaved timing rounds of `--seconds` each;
+one table row per case and variant: the median steps/s and its ratio to one device. docs/benchmarks.md keeps
+the result and the defaults it chose.
 
-    python benchmarks/gpt_cpu_variants.py [--case char_gpt] [--rounds 5] [--seconds 3]
+    python benchmarks/cpu_variants.py [--cases char_gpt mnist1d_cnn ...] [--rounds 5] [--seconds 3] [--xla]
 """
 
 from __future__ import annotations
@@ -17,54 +19,62 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from frameworks import Worker
+from frameworks import Worker, interleaved_rounds
+from peers.cases import CASES
 
-TWO_DEVICES = "--xla_force_host_platform_device_count=2"
+ONE_DEVICE = "1 device"
 # label -> (XLA_FLAGS, jaxmodels config overrides)
-VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "1 device (default)": ("", []),
-    "2 devices, dp": (TWO_DEVICES, ["parallel.strategy=dp"]),
-    "1 device, xnnpack": ("--xla_cpu_use_xnnpack=true", []),
-    "1 device, onednn": ("--xla_cpu_use_onednn=true", []),
-    "2 devices, dp, xnnpack": (f"{TWO_DEVICES} --xla_cpu_use_xnnpack=true", ["parallel.strategy=dp"]),
+DEVICE_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "as the experiment": ("", []),
+    ONE_DEVICE: ("", ["parallel.cpu_devices=1"]),
+    "2 devices, dp": ("", ["parallel.cpu_devices=2", "parallel.strategy=dp"]),
 }
+XLA_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "1 device, xnnpack": ("--xla_cpu_use_xnnpack=true", ["parallel.cpu_devices=1"]),
+    "1 device, onednn": ("--xla_cpu_use_onednn=true", ["parallel.cpu_devices=1"]),
+}
+
+
+def time_variants(
+    case: str, variants: dict[str, tuple[str, list[str]]], rounds: int, seconds: float, logs: Path
+) -> dict[str, list[float]]:
+    """{variant: steps/s of each round} for one case, the variants' workers alive together, rounds interleaved."""
+    workers: dict[str, Worker] = {}
+    try:
+        for index, (label, (flags, overrides)) in enumerate(variants.items()):
+            env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
+            arguments = ["jaxmodels", case, str(logs / f"{case}_{index}.npz"), str(seconds / 4), *overrides]
+            worker = Worker(arguments, logs / f"{case}_{index}.log", env)
+            try:
+                worker.ask(None, timeout=600)
+                workers[label] = worker
+            except RuntimeError as error:
+                print(f"{case}, {label}: failed: {error}", flush=True)
+                worker.close()
+        return interleaved_rounds(workers, rounds, seconds)
+    finally:
+        for worker in workers.values():
+            worker.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", default="char_gpt")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--xla", action="store_true", help="also XLA's XNNPACK and oneDNN paths on one device")
     args = parser.parse_args()
-    rates: dict[str, list[float]] = {}
-    workers: dict[str, Worker] = {}
+    variants = {**DEVICE_VARIANTS, **(XLA_VARIANTS if args.xla else {})}
+    print("| case | variant | steps/s (median) | / 1 device | rounds |\n|---|---|---|---|---|", flush=True)
     with tempfile.TemporaryDirectory() as logs:
-        try:
-            for index, (label, (flags, overrides)) in enumerate(VARIANTS.items()):
-                env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip())
-                data = Path(logs) / f"{index}.npz"
-                arguments = ["jaxmodels", args.case, str(data), str(args.seconds / 4), *overrides]
-                worker = Worker(arguments, Path(logs) / f"{index}.log", env)
-                try:
-                    print(label, worker.ask(None, timeout=600), flush=True)
-                    workers[label], rates[label] = worker, []
-                except RuntimeError as error:
-                    print(f"{label}: failed: {error}", flush=True)
-                    worker.close()
-            for round_index in range(args.rounds):
-                order = list(workers)
-                for label in order[round_index % len(order) :] + order[: round_index % len(order)]:
-                    answer = workers[label].ask({"op": "time", "seconds": args.seconds}, timeout=10 * args.seconds + 60)
-                    rates[label].append(answer["steps"] / answer["seconds"])
-        finally:
-            for worker in workers.values():
-                worker.close()
-    base = statistics.median(rates["1 device (default)"]) if rates.get("1 device (default)") else None
-    print(f"| {args.case} variant | steps/s (median) | / 1 device | rounds |\n|---|---|---|---|")
-    for label, values in rates.items():
-        median = statistics.median(values)
-        ratio = f"{median / base:.2f}" if base else ""
-        print(f"| {label} | {median:.1f} | {ratio} | {', '.join(f'{v:.1f}' for v in values)} |")
+        for case in args.cases:
+            rates = time_variants(case, variants, args.rounds, args.seconds, Path(logs))
+            base = statistics.median(rates[ONE_DEVICE]) if rates.get(ONE_DEVICE) else None
+            for label, values in rates.items():
+                median = statistics.median(values)
+                ratio = f"{median / base:.2f}" if base else ""
+                rounds = ", ".join(f"{v:.1f}" for v in values)
+                print(f"| {case} | {label} | {median:.1f} | {ratio} | {rounds} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,18 @@ def measure_peak(logs: Path) -> float:
         worker.close()
 
 
+def interleaved_rounds(workers: dict[str, Worker], rounds: int, seconds: float) -> dict[str, list[float]]:
+    """{name: steps/s of each round}: every worker times `seconds` in each round, one at a time, the order rotated
+    each round, so that a slow spell of a shared machine hits all of them alike."""
+    rates: dict[str, list[float]] = {name: [] for name in workers}
+    for round_index in range(rounds):
+        order = list(workers)
+        for name in order[round_index % len(order) :] + order[: round_index % len(order)]:
+            answer = workers[name].ask({"op": "time", "seconds": seconds}, timeout=10 * seconds + 60)
+            rates[name].append(answer["steps"] / answer["seconds"])
+    return rates
+
+
 def measure_case(case: str, frameworks: list[str], args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     """Starts the case's workers one by one, times them in interleaved rounds, collects their numbers."""
     results: dict[str, dict[str, Any]] = {}
@@ -114,7 +126,7 @@ def measure_case(case: str, frameworks: list[str], args: argparse.Namespace, log
             worker = Worker(arguments, logs / f"{case}-{framework}.log", worker_env(framework))
             workers[framework] = worker
             try:
-                results[framework] = {**worker.ask(None, timeout=args.startup_timeout), "rates": []}
+                results[framework] = worker.ask(None, timeout=args.startup_timeout)
             except RuntimeError as error:
                 results[framework] = {"error": str(error)}
                 worker.close()
@@ -122,12 +134,8 @@ def measure_case(case: str, frameworks: list[str], args: argparse.Namespace, log
                 if framework == "jaxmodels":
                     return results  # no batches for the peers
             print(f"  {case} {framework}: {results[framework]}", flush=True)
-        for round_index in range(args.rounds):
-            order = list(workers)
-            order = order[round_index % len(order) :] + order[: round_index % len(order)]
-            for framework in order:
-                answer = workers[framework].ask({"op": "time", "seconds": args.seconds}, timeout=10 * args.seconds + 60)
-                results[framework]["rates"].append(answer["steps"] / answer["seconds"])
+        for framework, rates in interleaved_rounds(workers, args.rounds, args.seconds).items():
+            results[framework]["rates"] = rates
         for framework, worker in workers.items():
             results[framework].update(worker.ask({"op": "finish"}, timeout=300))
             results[framework]["steps_per_s"] = statistics.median(results[framework]["rates"])

@@ -12,6 +12,9 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SOURCES = sorted(path for path in NOTEBOOKS.glob("*.py") if path.name != "build.py")
+# The language notebooks' fast runs live in tests/test_notebooks_text.py: a module of their own, so that the test
+# command's workers (pytest-xdist, one module each at a time) run the two halves side by side.
+TEXT = [NOTEBOOKS / f"{name}.py" for name in ("shakespeare_char", "word2vec", "bert_finetune")]
 
 
 def _build_module():
@@ -39,7 +42,15 @@ def test_the_committed_notebook_is_the_full_run_of_its_source(source):
     assert any(output.get("data", {}).get("image/png") for cell in code for output in cell.outputs), "no plot"
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda path: path.stem)
-def test_the_notebook_runs_in_fast_mode(source, data_dir, monkeypatch):
+def run_in_fast_mode(source: Path, data_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TFDS_DATA_DIR", data_dir)  # datasets are generated once per test session
     _build_module().execute(source, fast=True, timeout=600)  # raises on an error or a failed range assertion
+
+
+def test_the_text_notebooks_are_all_notebooks():
+    assert set(TEXT) <= set(SOURCES)
+
+
+@pytest.mark.parametrize("source", [s for s in SOURCES if s not in TEXT], ids=lambda path: path.stem)
+def test_the_notebook_runs_in_fast_mode(source, data_dir, monkeypatch):
+    run_in_fast_mode(source, data_dir, monkeypatch)
