@@ -78,8 +78,14 @@ def wait_for_first_checkpoint(workdir: Path, process: subprocess.Popen) -> None:
 
 
 def final_state(workdir: Path):
+    """The last checkpoint's train state, read onto this process's first device whatever devices saved it
+    (orbax needs target shardings for a checkpoint saved on more devices than this process has)."""
+    path = workdir.absolute() / "checkpoints" / str(NUM_STEPS) / "state"
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     with ocp.StandardCheckpointer() as reader:
-        return reader.restore(workdir.absolute() / "checkpoints" / str(NUM_STEPS) / "state")
+        saved = reader.metadata(path).item_metadata
+        target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), saved)
+        return reader.restore(path, target)
 
 
 def log(workdir: Path) -> list[dict]:
