@@ -64,12 +64,10 @@ class Experiment:
     def evaluate(self, state: TrainState) -> dict[str, float]:
         """Averages of the task's metrics over the whole eval split (padding masked out), keyed '<split>/<name>'."""
         sums = None
-        in_flight = self.strategy.max_steps_in_flight  # several CPU devices: bounded, as the train loop's steps
         for index, batch in enumerate(self.eval_batches, start=1):
             metrics = self.evaluate_batch(state, batch)
             sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
-            if in_flight and index % in_flight == 0:
-                jax.block_until_ready(sums)
+            self.strategy.pace(index, sums)  # several CPU devices: bounded, as the train loop's steps
         averages = summarize(self.strategy.to_host(sums), self.task)
         return {f"{self.view.eval_name}/{key}": value for key, value in averages.items()}
 

@@ -166,12 +166,10 @@ def _run(
             progress.log(f"this run stopped early at step {start}: {stopped.reason()}")
         return state, experiment.evaluate(state)
     window_start, window_step = time.perf_counter(), start
-    in_flight = experiment.strategy.max_steps_in_flight
     for step in range(start, train_cfg.num_steps):
         state, sums = experiment.loop_step(state, sums, *feed.args_for_step(step))
         done = step + 1
-        if in_flight and done % in_flight == 0:  # multi-device CPU: bound the dispatched, unfinished steps
-            jax.block_until_ready(state.step)
+        experiment.strategy.pace(done, state.step)  # several CPU devices: bound the dispatched, unfinished steps
         is_last = done == train_cfg.num_steps
         eval_due = done % train_cfg.eval_every == 0 or is_last
         save_due = checkpointer.should_save(done, evaluated=eval_due) or is_last

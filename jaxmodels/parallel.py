@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -324,11 +325,19 @@ class Strategy:
         """The devices of this process that the strategy uses."""
         raise NotImplementedError
 
-    @property
+    @functools.cached_property
     def max_steps_in_flight(self) -> int | None:
-        """How many dispatched train steps may be unfinished at once (None: no bound); see CPU_STEPS_IN_FLIGHT."""
+        """How many dispatched train steps may be unfinished at once (None: no bound); see CPU_STEPS_IN_FLIGHT.
+        Cached: `pace` asks at every step, and a strategy's devices do not change."""
         devices = self.local_devices
         return CPU_STEPS_IN_FLIGHT if len(devices) > 1 and devices[0].platform == "cpu" else None
+
+    def pace(self, dispatched: int, outputs: Any) -> None:
+        """Waits for `outputs` when `dispatched` (the count of steps or eval batches sent so far) reaches a
+        multiple of `max_steps_in_flight`: the bound every dispatching loop keeps on several CPU devices."""
+        in_flight = self.max_steps_in_flight
+        if in_flight and dispatched % in_flight == 0:
+            jax.block_until_ready(outputs)
 
     def abstract_placed_state(self, abstract_state: Any) -> Any:
         """ShapeDtypeStructs of the train state as the compiled step receives it (for ahead-of-time lowering)."""

@@ -41,11 +41,9 @@ class JaxmodelsRunner:
 
     def run(self, steps: int) -> None:
         feed, loop_step = self.experiment.feed, self.experiment.loop_step
-        in_flight = self.experiment.strategy.max_steps_in_flight  # as the train loop: several CPU devices
         for s in range(self.step, self.step + steps):
             self.state, self.sums = loop_step(self.state, self.sums, *feed.args_for_step(s))
-            if in_flight and (s + 1) % in_flight == 0:
-                jax.block_until_ready(self.state.step)
+            self.experiment.strategy.pace(s + 1, self.state.step)  # as the train loop: several CPU devices
         self.step += steps
         jax.block_until_ready((self.state, self.sums))
 
