@@ -87,6 +87,9 @@ def base_config() -> ml_collections.ConfigDict:
             "final_lr_fraction": 0.0,  # cosine schedules decay to learning_rate * this
             "step_boundaries": (0.5, 0.75),  # step schedule: fractions of train.num_steps
             "step_factor": 0.1,  # step schedule: multiply the rate by this at each boundary
+            # Per-part learning rates: 'encoder:0.1' (a tenth of the rate under params/encoder), 'encoder:0'
+            # (frozen); comma-separated 'path:factor', the longest matching prefix wins; '' = one rate for all.
+            "lr_multipliers": "",
         }
     )
 

@@ -3,6 +3,12 @@
 Weight decay applies only to parameters with two or more dimensions (kernels, embeddings):
 biases and normalisation scales are left alone, as is standard (Loshchilov & Hutter 2019).
 
+`optimizer.lr_multipliers` gives parts of the model their own learning rate, as PyTorch's parameter groups
+do: 'encoder:0.1' trains the parameters under `encoder` at a tenth of the rate (ULMFiT's discriminative
+fine-tuning, Howard & Ruder 2018, §3.2), 'encoder:0' freezes them (a linear probe, or a frozen backbone).
+A frozen parameter never moves, weight decay included, and keeps no optimizer state; gradient clipping
+measures the trained parameters only.
+
 `OPTIMIZERS` and `SCHEDULES` are the registries behind `optimizer.name` and `optimizer.schedule`: adding one
 is one entry here; config validation and its error messages list their keys.
 """
@@ -89,12 +95,81 @@ def make_schedule(config: ml_collections.ConfigDict, num_steps: int) -> optax.Sc
     return SCHEDULES[config.schedule](config, num_steps)
 
 
+def parse_lr_multipliers(text: str) -> dict[str, float]:
+    """'encoder:0.1, pooler:2' -> {'encoder': 0.1, 'pooler': 2.0}: parameter path prefixes and their factors."""
+    multipliers = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        prefix, _, factor = item.rpartition(":")
+        prefix = prefix.strip().strip("/")
+        try:
+            multipliers[prefix] = float(factor)
+        except ValueError:
+            multipliers[prefix] = -1.0  # refused below
+        if not prefix or not multipliers[prefix] >= 0:
+            raise ConfigError(
+                f"optimizer.lr_multipliers={text!r}: {item!r} is not 'path:factor'; write e.g. 'encoder:0.1' "
+                "(a parameter path prefix, '/' between levels, and a factor >= 0; 0 freezes)"
+            )
+    return multipliers
+
+
+def _parameter_path(path: tuple[object, ...]) -> str:
+    """'encoder/blocks_0/attention/query/kernel' for a parameter's key path in the params tree."""
+    return "/".join(str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key)))) for key in path)
+
+
+def lr_factors(multipliers: dict[str, float], params: optax.Params) -> optax.Params:
+    """Each parameter's learning-rate factor: that of its longest matching path prefix, else 1.
+
+    A prefix that matches no parameter is a ConfigError listing the model's top-level names (a typo would
+    otherwise train the whole model at the full rate without a word).
+    """
+    paths = [_parameter_path(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    for prefix in multipliers:
+        if not any(path == prefix or path.startswith(prefix + "/") for path in paths):
+            names = sorted({path.split("/")[0] for path in paths})
+            raise ConfigError(
+                f"optimizer.lr_multipliers names {prefix!r}, which is no parameter path of this model; its "
+                f"top-level names are {', '.join(names)} (deeper levels after '/')"
+            )
+
+    def factor(path: tuple[object, ...], _: object) -> float:
+        name = _parameter_path(path)
+        matches = [prefix for prefix in multipliers if name == prefix or name.startswith(prefix + "/")]
+        return multipliers[max(matches, key=len)] if matches else 1.0
+
+    return jax.tree_util.tree_map_with_path(factor, params)
+
+
+def _scale_by_factors(multipliers: dict[str, float]) -> optax.GradientTransformation:
+    """Multiplies each parameter's update by its learning-rate factor (`lr_factors`); keeps no state."""
+
+    def update(updates: optax.Updates, state: optax.EmptyState, params: optax.Params | None = None):
+        factors = lr_factors(multipliers, updates)
+        return jax.tree.map(lambda update, factor: update * factor, updates, factors), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
     """Builds `config.optimizer` (a ConfigDict section) for a run of `num_steps` steps."""
     if config.name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer.name {config.name!r}; choose {', '.join(OPTIMIZERS)}")
     clipping = [optax.clip_by_global_norm(config.grad_clip_norm)] if config.grad_clip_norm else []
-    return optax.chain(*clipping, *OPTIMIZERS[config.name](config, make_schedule(config, num_steps)))
+    rule = optax.chain(*clipping, *OPTIMIZERS[config.name](config, make_schedule(config, num_steps)))
+    multipliers = parse_lr_multipliers(config.lr_multipliers)
+    if not multipliers:
+        return rule
+    # Frozen parameters leave the rule altogether (no moments, no decay, outside the clipping norm); the
+    # others' updates are scaled by their factor, which is each group's learning rate for Adam, AdamW and SGD.
+    frozen = {prefix for prefix, factor in multipliers.items() if factor == 0}
+
+    def labels(params: optax.Params) -> optax.Params:
+        return jax.tree.map(lambda factor: "frozen" if factor == 0 else "trained", lr_factors(multipliers, params))
+
+    scaled = {prefix: factor for prefix, factor in multipliers.items() if prefix not in frozen}
+    grouped = optax.multi_transform({"trained": rule, "frozen": optax.set_to_zero()}, labels) if frozen else rule
+    return optax.chain(grouped, _scale_by_factors(scaled)) if scaled else grouped
 
 
 def schedules_at(opt_state: optax.OptState, step: int) -> optax.OptState:

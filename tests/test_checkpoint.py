@@ -267,6 +267,24 @@ def test_export_then_init_from_loads_the_parameters(small_config, tmp_path, unbr
     assert f"initialised from export {tmp_path / 'export'} (step 60" in capfd.readouterr().err
 
 
+def test_fine_tuning_with_a_frozen_part_keeps_it_exactly_as_loaded(small_config, tmp_path, unbroken):
+    """init_from + `optimizer.lr_multipliers='Conv_0:0'`: 10 steps later Conv_0 is the export's, bit for bit,
+    weight decay on; the rest of the network has trained."""
+    _, _, workdir = unbroken
+    export_params(workdir, tmp_path / "export")
+    loaded, _ = load_params(tmp_path / "export")
+    config = small_config(
+        f"--config.checkpoint.init_from={tmp_path / 'export'}",
+        "--config.optimizer.lr_multipliers=Conv_0:0",
+        "--config.optimizer.weight_decay=0.01",
+        "--config.train.num_steps=10",
+    )
+    tuned = traverse_util.flatten_dict(train(config, tmp_path / "frozen").state.params, sep="/")
+    source = traverse_util.flatten_dict(loaded["params"], sep="/")
+    for path, leaf in tuned.items():
+        assert np.array_equal(np.asarray(leaf), source[path]) == path.startswith("Conv_0/"), path
+
+
 def _adam():
     from jaxmodels import config as config_lib
 

@@ -116,3 +116,73 @@ def test_gradient_clipping_bounds_the_global_norm():
     tx = make_optimizer(_optimizer_config(name="sgd", momentum=0.0, learning_rate=1.0, grad_clip_norm=1.0), 10)
     updates, _ = tx.update({"w": jnp.full(4, 10.0)}, tx.init(params), params)
     assert float(optax.tree.norm(updates)) == pytest.approx(1.0, rel=1e-5)
+
+
+PARTS = {
+    "encoder": {"embed": {"embedding": jnp.ones((4, 2))}, "layer": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)}},
+    "head": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)},
+}
+PART_GRADS = jax.tree.map(lambda leaf: jnp.full_like(leaf, 0.3), PARTS)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_a_learning_rate_multiplier_scales_that_part_of_every_update(name):
+    """'encoder:0.1' is the update of one rate for all, times 0.1 under `encoder` (PyTorch parameter groups)."""
+    settings = dict(name=name, learning_rate=0.1, weight_decay=0.01, grad_clip_norm=1.0)
+    plain = make_optimizer(_optimizer_config(**settings), 10)
+    grouped = make_optimizer(_optimizer_config(**settings, lr_multipliers="encoder:0.1"), 10)
+    plain_state, grouped_state = plain.init(PARTS), grouped.init(PARTS)
+    for _ in range(3):
+        plain_updates, plain_state = plain.update(PART_GRADS, plain_state, PARTS)
+        grouped_updates, grouped_state = grouped.update(PART_GRADS, grouped_state, PARTS)
+    expected = {"encoder": jax.tree.map(lambda u: 0.1 * u, plain_updates["encoder"]), "head": plain_updates["head"]}
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), grouped_updates, expected)
+    assert float(jnp.abs(grouped_updates["encoder"]["layer"]["kernel"]).min()) > 0
+
+
+def test_a_frozen_part_never_moves_and_the_rest_trains_as_if_alone():
+    """'encoder:0': zero updates there (weight decay included), no optimizer state for it, and clipping measures
+    the trained parameters only, so the head's updates equal those of the optimizer given the head alone."""
+    settings = dict(name="adamw", learning_rate=0.1, weight_decay=0.5, grad_clip_norm=0.1)
+    frozen = make_optimizer(_optimizer_config(**settings, lr_multipliers="encoder:0"), 10)
+    alone = make_optimizer(_optimizer_config(**settings), 10)
+    grads = {**PART_GRADS, "encoder": jax.tree.map(lambda g: 100.0 * g, PART_GRADS["encoder"])}  # would dominate
+    frozen_state, alone_state = frozen.init(PARTS), alone.init(PARTS["head"])
+    assert len(jax.tree.leaves(frozen_state)) == len(jax.tree.leaves(alone_state))  # no moments for the encoder
+    for _ in range(3):
+        updates, frozen_state = frozen.update(grads, frozen_state, PARTS)
+        head_updates, alone_state = alone.update(grads["head"], alone_state, PARTS["head"])
+        for leaf in jax.tree.leaves(updates["encoder"]):
+            np.testing.assert_array_equal(leaf, np.zeros_like(leaf))
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), updates["head"], head_updates)
+
+
+def test_the_longest_matching_prefix_gives_the_factor():
+    tx = make_optimizer(
+        _optimizer_config(name="sgd", momentum=0.0, learning_rate=1.0, lr_multipliers="encoder:0, encoder/layer:0.5"),
+        10,
+    )
+    updates, _ = tx.update(PART_GRADS, tx.init(PARTS), PARTS)
+    np.testing.assert_allclose(updates["encoder"]["layer"]["kernel"], np.full((2, 2), -0.15))
+    np.testing.assert_array_equal(updates["encoder"]["embed"]["embedding"], np.zeros((4, 2)))
+    np.testing.assert_allclose(updates["head"]["bias"], np.full(3, -0.3))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("encoder=0.1", r"'encoder=0.1' is not 'path:factor'"),
+        ("encoder:fast", r"'encoder:fast' is not 'path:factor'"),
+        ("encoder:-1", r"factor >= 0"),
+        (":0.5", r"is not 'path:factor'"),
+    ],
+)
+def test_a_malformed_learning_rate_multiplier_is_refused(text, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        make_optimizer(_optimizer_config(lr_multipliers=text), 10)
+
+
+def test_a_multiplier_for_no_parameter_names_the_model_parts():
+    tx = make_optimizer(_optimizer_config(lr_multipliers="encodr:0"), 10)
+    with pytest.raises(config_lib.ConfigError, match=r"'encodr', which is no parameter path.*encoder, head"):
+        tx.init(PARTS)
