@@ -13,7 +13,7 @@ With `checkpoint.init_from` the run also adopts the tokenizer kept in that workd
 embedding row stands for the character it was pretrained on; a source with a tokenizer of another kind is an
 error. `data.train_fraction` trains on a fixed subset of the labelled passages (drawn with `seed`): the label
 budgets of the pretraining-then-fine-tuning notebook (notebooks/bert_finetune.py), which reports the
-accuracies of both, with and without pretraining, at 1 %, 10 % and 100 % of the labels.
+accuracies with and without pretraining, at 1 %, 10 % and 100 % of the labels.
 
 Commands:
     # from scratch
@@ -21,6 +21,8 @@ Commands:
     # fine-tuned from the masked-LM run (train it first: experiments/shakespeare_bert_mlm.py)
     jaxmodels train --config experiments/shakespeare_genre_bert.py --workdir runs/shakespeare_genre_bert_ft \\
         --config.checkpoint.init_from=runs/shakespeare_bert_mlm
+    # ... with the encoder at a tenth of the rate (ULMFiT's discriminative fine-tuning): the notebook's best
+    ... --config.optimizer.lr_multipliers=encoder:0.1
     # with 5 % of the labels
     ... --config.data.train_fraction=0.05
 """
