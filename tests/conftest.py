@@ -79,3 +79,11 @@ def small_config_factory(data_dir: str):
 def small_config(data_dir: str):
     """The default CNN experiment, shortened for tests; callers change what they test."""
     return small_config_factory(data_dir)
+
+
+def committed_steps(workdir: Path) -> list[int]:
+    """The steps of `workdir`'s finished checkpoints. Orbax writes commit_success.txt in a save's temporary dir
+    and then renames it to the step: a marker in a dir not yet renamed is a save in progress, which a kill
+    at that moment leaves unfinished (the next run removes it and starts from the checkpoint before)."""
+    markers = (workdir / "checkpoints").glob("*/commit_success.txt")
+    return sorted(int(p.parent.name) for p in markers if p.parent.name.isdigit())

@@ -18,14 +18,10 @@ from jaxmodels.checkpoint import Checkpointer
 from jaxmodels.cli import main
 from jaxmodels.errors import JaxmodelsError
 from jaxmodels.params_io import load_params
+from tests.conftest import committed_steps
 
 GOOD = {"params": {"w": jnp.arange(3.0)}}
 DIVERGED = {"params": {"w": jnp.array([0.0, jnp.nan, 2.0])}}
-
-
-def _committed_steps(workdir: Path) -> list[int]:
-    markers = (workdir / "checkpoints").glob("*/commit_success.txt")
-    return sorted(int(p.parent.name) for p in markers if p.parent.name.isdigit())  # not a save in progress
 
 
 def _step_dirs(workdir: Path) -> list[str]:
@@ -39,7 +35,7 @@ def test_a_state_holding_nan_is_refused_at_wait_and_not_written(tmp_path):
     with pytest.raises(JaxmodelsError, match=r"training diverged: the train state at step 2 holds NaN.*step 1 in"):
         checkpointer.wait()
     checkpointer.close()
-    assert _step_dirs(tmp_path) == ["1"] and _committed_steps(tmp_path) == [1]
+    assert _step_dirs(tmp_path) == ["1"] and committed_steps(tmp_path) == [1]
 
 
 def test_a_refused_save_is_raised_by_the_next_save(tmp_path):
@@ -61,7 +57,7 @@ def test_a_refused_save_is_raised_by_close(tmp_path):
     checkpointer.save(6, DIVERGED, None)
     with pytest.raises(JaxmodelsError, match=r"training diverged: the train state at step 6"):
         checkpointer.close()
-    assert _step_dirs(tmp_path) == ["5"] and _committed_steps(tmp_path) == [5]
+    assert _step_dirs(tmp_path) == ["5"] and committed_steps(tmp_path) == [5]
 
 
 def test_non_finite_eval_metrics_never_make_a_checkpoint_the_best(tmp_path):
@@ -75,7 +71,7 @@ def test_non_finite_eval_metrics_never_make_a_checkpoint_the_best(tmp_path):
     checkpointer.wait()
     assert checkpointer.best_step() == 1
     checkpointer.close()
-    assert _committed_steps(tmp_path) == [1, 4]  # the best and the latest; the unranked ones are not kept
+    assert committed_steps(tmp_path) == [1, 4]  # the best and the latest; the unranked ones are not kept
     reader = Checkpointer(tmp_path, read_only=True, **kwargs)
     assert reader.best_step() == 1
     reader.close()
@@ -131,7 +127,7 @@ def _trees_equal(a, b) -> bool:
 
 
 def test_export_step_writes_exactly_that_checkpoints_params(ranked_run, tmp_path, capsys):
-    assert _committed_steps(ranked_run) == [10, 20, 30]
+    assert committed_steps(ranked_run) == [10, 20, 30]
     info = _export(ranked_run, tmp_path / "at10", "--step", "10", capsys=capsys)
     assert info["step"] == 10 and info["num_params"] == 9
     exported, _ = load_params(tmp_path / "at10")

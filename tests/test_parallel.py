@@ -34,6 +34,7 @@ from jaxmodels.optim import make_optimizer
 from jaxmodels.preemption import AGREE_EVERY
 from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import Classify
+from tests.conftest import committed_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,7 +204,7 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step(data_dir, t
     processes = [launch(0), launch(1)]
     try:
         deadline = time.monotonic() + 300
-        while not list((workdir / "checkpoints").glob("*/commit_success.txt")):
+        while not committed_steps(workdir):
             assert all(process.poll() is None for process in processes), finish(processes[0]).stderr[-3000:]
             assert time.monotonic() < deadline
             time.sleep(0.05)

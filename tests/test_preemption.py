@@ -22,7 +22,7 @@ import pytest
 
 from jaxmodels.data import sources
 from jaxmodels.params_io import load_params
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, committed_steps
 
 NUM_STEPS = 1000
 COMMON = [
@@ -71,7 +71,7 @@ def arbitrary_moment() -> float:
 
 def wait_for_first_checkpoint(workdir: Path, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 300
-    while not list((workdir / "checkpoints").glob("*/commit_success.txt")):
+    while not committed_steps(workdir):
         assert process.poll() is None, process.communicate()[1]
         assert time.monotonic() < deadline
         time.sleep(0.01)

@@ -8,25 +8,19 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 import jaxmodels as jm
 from jaxmodels.metric_writers import MetricWriter, read_history
 from jaxmodels.preemption import Preempted, PreemptionGuard
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, committed_steps
 
 # The `mlp` of models/cnn.py on MNIST-1D: the quickest model to compile.
 MLP = ("--config.model.name=mlp", "--config.model.hidden_sizes=(16,)")
 
 
 pytestmark = pytest.mark.usefixtures("compilation_cache_dir")  # the three runs here compile one MLP once
-
-
-def _committed_steps(workdir: Path) -> list[int]:
-    markers = (workdir / "checkpoints").glob("*/commit_success.txt")
-    return sorted(int(p.parent.name) for p in markers if p.parent.name.isdigit())  # not a save in progress
 
 
 def _handlers() -> tuple:
@@ -52,7 +46,7 @@ def test_sigint_in_train_saves_the_step_raises_preempted_and_a_second_call_resum
     # The flag is read after each step: the loop stops after the next one and saves it.
     assert (stopped.value.step, stopped.value.signal_name) == (31, "SIGINT")
     assert stopped.value.directory == tmp_path.absolute() / "checkpoints"
-    assert _committed_steps(tmp_path) == [20, 31]
+    assert committed_steps(tmp_path) == [20, 31]
     assert [row["step"] for row in read_history(tmp_path)] == [10, 20, 30]
 
     monkeypatch.undo()
@@ -104,7 +98,7 @@ def test_sigint_to_the_train_command_saves_and_exits_0(tmp_path, data_dir, compi
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 300
-        while not _committed_steps(workdir):  # the loop runs (and guards) once the first checkpoint is written
+        while not committed_steps(workdir):  # the loop runs (and guards) once the first checkpoint is written
             assert process.poll() is None, process.communicate()[1]
             assert time.monotonic() < deadline
             time.sleep(0.01)
@@ -115,7 +109,7 @@ def test_sigint_to_the_train_command_saves_and_exits_0(tmp_path, data_dir, compi
     assert process.returncode == 0, err
     line = next(line for line in err.splitlines() if line.startswith("jaxmodels: stopped by SIGINT at step "))
     step = int(line.split("at step ")[1].split(";")[0])
-    assert step > 20 and step in _committed_steps(workdir)
+    assert step > 20 and step in committed_steps(workdir)
     assert f"checkpoint saved in {workdir.absolute() / 'checkpoints'}" in line
     assert "To resume, run the same command again: jaxmodels train" in line
     assert out == ""  # no final metrics line: the run did not finish

@@ -20,7 +20,7 @@ import jaxmodels as jm
 from jaxmodels import cli
 from jaxmodels.errors import ConfigError
 from jaxmodels.sweeps.space import load_space
-from tests.conftest import EXPERIMENTS, assert_one_error_line
+from tests.conftest import EXPERIMENTS, assert_one_error_line, committed_steps
 
 LOGREG = EXPERIMENTS / "mnist1d_logreg.py"
 LR_SPACE = {"optimizer.learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}}
@@ -167,9 +167,8 @@ def test_a_killed_sweep_restarts_to_exactly_n_trials_and_resumes_the_killed_one(
     (tmp_path / "space.json").write_text(json.dumps(LR_SPACE))
     sweep_dir = tmp_path / "killed"
     process = worker(sweep_dir, 2, 100)
-    checkpoints = sweep_dir / "trial_0" / "checkpoints"
     deadline = time.monotonic() + 300
-    while not list(checkpoints.glob("*/commit_success.txt")):  # the first trial has saved a checkpoint
+    while not committed_steps(sweep_dir / "trial_0"):  # the first trial has saved a checkpoint
         assert process.poll() is None, process.communicate()[1]
         assert time.monotonic() < deadline
         time.sleep(0.01)
