@@ -49,7 +49,7 @@ from jaxmodels.absl_compat import flags_marked_parsed
 from jaxmodels.config import config_differences
 from jaxmodels.errors import CheckpointError, JaxmodelsError
 from jaxmodels.files import first_line
-from jaxmodels.partial_loading import listed
+from jaxmodels.partial_loading import listed, path_name
 from jaxmodels.steps import all_finite
 
 
@@ -67,18 +67,11 @@ COMMIT_MARKER = "commit_success.txt"  # Orbax writes it as the last file of a sa
 UNUSABLE_DIR = "checkpoints.unusable"
 
 
-def _key_name(key: Any) -> str:
-    for attribute in ("key", "idx", "name"):  # DictKey, SequenceKey, GetAttrKey
-        if hasattr(key, attribute):
-            return str(getattr(key, attribute))
-    return str(key)
-
-
 def leaf_shapes(tree: Any) -> dict[str, tuple[int, ...]]:
     """{'opt_state/1/0/mu/Dense_0/kernel': shape, ...} of a state tree, tuples and lists alike and empty nodes
     dropped: the form in which Orbax's saved metadata and a state dict (`flax.serialization`) compare."""
     leaves, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=lambda node: hasattr(node, "shape"))
-    return {"/".join(_key_name(key) for key in path): tuple(leaf.shape) for path, leaf in leaves}
+    return {path_name(path): tuple(leaf.shape) for path, leaf in leaves}
 
 
 def describe_mismatch(saved: Any, expected: Any) -> list[str]:

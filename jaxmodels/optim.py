@@ -23,6 +23,7 @@ import ml_collections
 import optax
 
 from jaxmodels.errors import ConfigError
+from jaxmodels.partial_loading import path_name
 
 
 def decay_mask(params: optax.Params) -> optax.Params:
@@ -102,20 +103,21 @@ def parse_lr_multipliers(text: str) -> dict[str, float]:
         prefix, _, factor = item.rpartition(":")
         prefix = prefix.strip().strip("/")
         try:
-            multipliers[prefix] = float(factor)
+            value = float(factor)
         except ValueError:
-            multipliers[prefix] = -1.0  # refused below
-        if not prefix or not multipliers[prefix] >= 0:
+            value = -1.0  # not a number: refused below, as a negative factor is
+        if not prefix or not value >= 0:
             raise ConfigError(
                 f"optimizer.lr_multipliers={text!r}: {item!r} is not 'path:factor'; write e.g. 'encoder:0.1' "
                 "(a parameter path prefix, '/' between levels, and a factor >= 0; 0 freezes)"
             )
+        multipliers[prefix] = value
     return multipliers
 
 
-def _parameter_path(path: tuple[object, ...]) -> str:
-    """'encoder/blocks_0/attention/query/kernel' for a parameter's key path in the params tree."""
-    return "/".join(str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key)))) for key in path)
+def _under(name: str, prefix: str) -> bool:
+    """Whether parameter path `name` is `prefix` or lies below it ('encoder' covers 'encoder/...', not 'encoders')."""
+    return name == prefix or name.startswith(prefix + "/")
 
 
 def lr_factors(multipliers: dict[str, float], params: optax.Params) -> optax.Params:
@@ -124,9 +126,9 @@ def lr_factors(multipliers: dict[str, float], params: optax.Params) -> optax.Par
     A prefix that matches no parameter is a ConfigError listing the model's top-level names (a typo would
     otherwise train the whole model at the full rate without a word).
     """
-    paths = [_parameter_path(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    paths = [path_name(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     for prefix in multipliers:
-        if not any(path == prefix or path.startswith(prefix + "/") for path in paths):
+        if not any(_under(path, prefix) for path in paths):
             names = sorted({path.split("/")[0] for path in paths})
             raise ConfigError(
                 f"optimizer.lr_multipliers names {prefix!r}, which is no parameter path of this model; its "
@@ -134,8 +136,7 @@ def lr_factors(multipliers: dict[str, float], params: optax.Params) -> optax.Par
             )
 
     def factor(path: tuple[object, ...], _: object) -> float:
-        name = _parameter_path(path)
-        matches = [prefix for prefix in multipliers if name == prefix or name.startswith(prefix + "/")]
+        matches = [prefix for prefix in multipliers if _under(path_name(path), prefix)]
         return multipliers[max(matches, key=len)] if matches else 1.0
 
     return jax.tree_util.tree_map_with_path(factor, params)

@@ -17,6 +17,17 @@ from jaxmodels.errors import CheckpointError
 _MAX_LISTED = 5
 
 
+def path_name(path: tuple[Any, ...]) -> str:
+    """'encoder/blocks_0/attention/query/kernel': a JAX key path (dict keys, sequence indices, attribute
+    names) as the '/'-joined path this module, checkpoint reports and `optimizer.lr_multipliers` use."""
+    names = []
+    for key in path:
+        # DictKey, SequenceKey, GetAttrKey
+        attribute = next((name for name in ("key", "idx", "name") if hasattr(key, name)), None)
+        names.append(str(getattr(key, attribute)) if attribute else str(key))
+    return "/".join(names)
+
+
 def listed(items: list[str]) -> str:
     """The first few items joined by '; ', with a count of the rest."""
     more = f" (and {len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
