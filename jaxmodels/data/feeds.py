@@ -42,15 +42,8 @@ class ResidentFeed:
             self._arrays = arrays
         else:
             self._arrays = jax.device_put(arrays) if strategy is None else strategy.put_replicated(arrays)
-        self._permutation_of = jax.jit(
-            functools.partial(
-                _permutation,
-                data_key,
-                num_examples=num_examples,
-                shuffle=shuffle,
-                batch_size=batch_size,
-                parts=num_parts,
-            )
+        self._permutation_of = functools.partial(
+            _permutation, data_key, num_examples=num_examples, shuffle=shuffle, batch_size=batch_size, parts=num_parts
         )
         self._epoch, self._permutation = -1, None
         self.select_batch = (
@@ -58,17 +51,21 @@ class ResidentFeed:
         )
         self._batch_size = batch_size
 
+    def _placed(self, permutation: np.ndarray) -> Any:
+        """The epoch's order (numpy) where the step reads it: kept on the host for a host-side gather, split by
+        rows under pmap (row d to device d), else on the device(s)."""
+        if self._on_host:
+            return permutation
+        if self._strategy is not None and self._strategy.num_parts > 1:
+            return self._strategy.place_batch(permutation.reshape(-1))
+        if self._strategy is not None:
+            return self._strategy.put_replicated(permutation)
+        return jax.device_put(permutation)
+
     def args_for_step(self, step: int) -> tuple[Any, ...]:
         epoch = step // self.steps_per_epoch
-        if epoch != self._epoch:  # one small dispatch per epoch, none per step
-            permutation = self._permutation_of(epoch)
-            if self._on_host:
-                permutation = np.asarray(permutation)
-            elif self._strategy is not None and self._strategy.num_parts > 1:
-                permutation = self._strategy.place_batch(permutation.reshape(-1))  # pmap: row d to device d
-            elif self._strategy is not None:
-                permutation = self._strategy.put_replicated(permutation)
-            self._epoch, self._permutation = epoch, permutation
+        if epoch != self._epoch:  # one small transfer per epoch, none per step
+            self._epoch, self._permutation = epoch, self._placed(self._permutation_of(epoch))
         if self._on_host:  # multi-process jit: gather this process's rows here, then build the global batch
             start = (step % self.steps_per_epoch) * self._batch_size
             rows = self._permutation[start : start + self._batch_size]
@@ -77,8 +74,8 @@ class ResidentFeed:
 
 
 def _permutation(
-    data_key: jax.Array, epoch: jax.Array, *, num_examples: int, shuffle: bool, batch_size: int, parts: int
-) -> jax.Array:
+    data_key: jax.Array, epoch: int, *, num_examples: int, shuffle: bool, batch_size: int, parts: int
+) -> np.ndarray:
     """The epoch's order; with `parts` > 1, (parts, steps * batch_size / parts): row d holds, step after step,
     the d-th slice of every batch, so device d gathering with `gather_batch` gets its slice of the global batch."""
     permutation = epoch_permutation(data_key, epoch, num_examples, shuffle)

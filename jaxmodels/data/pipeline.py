@@ -70,11 +70,34 @@ class ExampleArrays:
         return {key: array[indices] for key, array in self.arrays.items()}
 
 
-def epoch_permutation(data_key: jax.Array, epoch: jax.Array, num_examples: int, shuffle: bool = True) -> jax.Array:
-    """The order of examples in `epoch`: a pure function of (data key, epoch); stored order if not `shuffle`."""
+def epoch_permutation(data_key: jax.Array, epoch: int, num_examples: int, shuffle: bool = True) -> np.ndarray:
+    """The order of examples in `epoch`: a pure function of (data key, epoch); stored order if not `shuffle`.
+
+    Equal to `jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)` (a test holds it
+    to that), computed the same way, a stable sort by fresh random 32-bit keys in one or more rounds, but
+    sorted here by numpy: XLA's CPU sort took 1.7 ms for 4,000 examples, a sixth of an MNIST-1D epoch's
+    40 MLP steps; this takes 0.3 ms. Each round sorts 64-bit numbers, the key above the position, which are
+    unique, so a plain sort gives the stable order.
+    """
+    order = np.arange(num_examples)
     if not shuffle:
-        return jnp.arange(num_examples)
-    return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+        return order
+    positions = order.astype(np.uint64)
+    for keys in np.asarray(_sort_keys(data_key, epoch, num_examples)):
+        ranked = np.sort((keys.astype(np.uint64) << np.uint64(32)) | positions) & np.uint64(0xFFFFFFFF)
+        order = order[ranked.astype(np.int64)]
+    return order
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _sort_keys(data_key: jax.Array, epoch: int, num_examples: int) -> jax.Array:
+    """(rounds, num_examples) uint32: the sort keys of `jax.random.permutation`'s rounds, drawn as it draws them."""
+    rounds = math.ceil(3 * math.log(max(1, num_examples)) / math.log(np.iinfo(np.uint32).max))
+    key, keys = jax.random.fold_in(data_key, epoch), []
+    for _ in range(rounds):
+        key, subkey = jax.random.split(key)
+        keys.append(jax.random.bits(subkey, (num_examples,), jnp.uint32))
+    return jnp.stack(keys) if keys else jnp.zeros((0, num_examples), jnp.uint32)
 
 
 def gather_batch(arrays: Example, permutation: jax.Array, step: jax.Array, batch_size: int) -> Example:
@@ -102,7 +125,7 @@ class EpochBatches:
 
     @functools.lru_cache(maxsize=2)  # noqa: B019  (hashed by identity; lives as long as its pipeline)
     def order(self, epoch: int) -> np.ndarray:
-        return np.asarray(epoch_permutation(self.data_key, epoch, self.num_examples, self.shuffle))
+        return epoch_permutation(self.data_key, epoch, self.num_examples, self.shuffle)
 
     def __call__(self, batch_index: int) -> np.ndarray:
         epoch, position = divmod(batch_index, self.num_examples // self.batch_size)
