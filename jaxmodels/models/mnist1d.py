@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmodels.models.registry import register
+from jaxmodels.models.rnn import GRUCell
 
 
 def torch_uniform(fan_in: int) -> nn.initializers.Initializer:
@@ -101,7 +102,7 @@ class MNIST1DGRU(nn.Module):
         # PyTorch draws every GRU weight and bias from U(-1/sqrt(hidden), 1/sqrt(hidden)).
         init = torch_uniform(self.hidden)
         inits = {"kernel_init": init, "recurrent_kernel_init": init, "bias_init": init} if self.torch_init else {}
-        outputs = nn.Bidirectional(nn.RNN(nn.GRUCell(self.hidden, **inits)), nn.RNN(nn.GRUCell(self.hidden, **inits)))(
+        outputs = nn.Bidirectional(nn.RNN(GRUCell(self.hidden, **inits)), nn.RNN(GRUCell(self.hidden, **inits)))(
             sequence
         )
         outputs = outputs.reshape(outputs.shape[0], -1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 
 from jaxmodels.errors import ConfigError
 from jaxmodels.models import get_model
+from jaxmodels.models.rnn import GRUCell
 
 VOCAB = 11
 BATCH, LENGTH, PAD = 3, 6, 3
@@ -147,3 +149,21 @@ def test_dropout_is_random_in_training_and_off_in_evaluation():
     evaluation = [classifier(inputs) for _ in range(2)]
     np.testing.assert_array_equal(evaluation[0], evaluation[1])
     assert not np.allclose(evaluation[0], train[0])
+
+
+def test_the_fused_gru_cell_is_flax_gru_cell_with_the_same_parameters():
+    # One matmul for the three input kernels and one for the three recurrent ones: the parameter tree (names,
+    # shapes, initial values) and the outputs must stay those of nn.GRUCell, so GRU checkpoints still load.
+    inputs = jax.random.normal(key(0), (BATCH, LENGTH, 5))
+    ours, flax_cell = nn.RNN(GRUCell(7)), nn.RNN(nn.GRUCell(7))
+    params = ours.init(key(1), inputs)
+    flax_params = flax_cell.init(key(1), inputs)
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, flax_params)
+    jax.tree.map(np.testing.assert_array_equal, params, flax_params)
+    assert set(params["params"]["cell"]) == {"ir", "iz", "in", "hr", "hz", "hn"}
+    trained = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(key(2), p.shape), params)  # non-zero biases
+    np.testing.assert_allclose(ours.apply(trained, inputs), flax_cell.apply(trained, inputs), atol=1e-6)
+    grads = jax.grad(lambda p, model: jnp.sum(model.apply(p, inputs) ** 2))
+    jax.tree.map(
+        functools.partial(np.testing.assert_allclose, atol=1e-5), grads(trained, ours), grads(trained, flax_cell)
+    )
