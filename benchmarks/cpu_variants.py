@@ -3,7 +3,7 @@
 Each variant is the jaxmodels worker of benchmarks/frameworks.py (the experiment's real loop step and feed) in its
 own process with its own config overrides and XLA_FLAGS: the experiment as written; `parallel.cpu_devices=1`
 (one CPU device, XLA's intra-op threads over every core); `parallel.cpu_devices=2` (two devices, dp: each
-computes half the batch on its own thread). `--xla` adds XLA's XNNPACK and oneDNN CPU paths on one device. The
+computes half the batch on its own thread). `--xla` adds XLA's oneDNN and YNNPACK CPU paths. The
 workers of a case start one after another, then run `--rounds` interleaved timing rounds of `--seconds` each;
 one table row per case and variant: the median steps/s and its ratio to one device. docs/benchmarks.md keeps
 the result and the defaults it chose.
@@ -29,9 +29,11 @@ DEVICE_VARIANTS: dict[str, tuple[str, list[str]]] = {
     ONE_DEVICE: ("", ["parallel.cpu_devices=1"]),
     "2 devices, dp": ("", ["parallel.cpu_devices=2", "parallel.strategy=dp"]),
 }
+YNN_DOT = "--xla_cpu_experimental_ynn_fusion_type=dot"  # XLA's YNNPACK library calls for dots and convolutions
 XLA_VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "1 device, xnnpack": ("--xla_cpu_use_xnnpack=true", ["parallel.cpu_devices=1"]),
     "1 device, onednn": ("--xla_cpu_use_onednn=true", ["parallel.cpu_devices=1"]),
+    "1 device, ynnpack": (YNN_DOT, ["parallel.cpu_devices=1"]),
+    "2 devices, dp, ynnpack": (YNN_DOT, ["parallel.cpu_devices=2", "parallel.strategy=dp"]),
 }
 
 
@@ -62,7 +64,7 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--xla", action="store_true", help="also XLA's XNNPACK and oneDNN paths on one device")
+    parser.add_argument("--xla", action="store_true", help="also XLA's oneDNN and YNNPACK CPU paths")
     args = parser.parse_args()
     variants = {**DEVICE_VARIANTS, **(XLA_VARIANTS if args.xla else {})}
     print("| case | variant | steps/s (median) | / 1 device | rounds |\n|---|---|---|---|---|", flush=True)
