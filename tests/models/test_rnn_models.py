@@ -17,7 +17,7 @@ import pytest
 
 from jaxmodels.errors import ConfigError
 from jaxmodels.models import get_model
-from jaxmodels.models.rnn import GRUCell
+from jaxmodels.models.rnn import LSTM, GRUCell
 
 VOCAB = 11
 BATCH, LENGTH, PAD = 3, 6, 3
@@ -167,3 +167,53 @@ def test_the_fused_gru_cell_is_flax_gru_cell_with_the_same_parameters():
     jax.tree.map(
         functools.partial(np.testing.assert_allclose, atol=1e-5), grads(trained, ours), grads(trained, flax_cell)
     )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {},
+        {"seq_lengths": LENGTHS},
+        {"seq_lengths": LENGTHS, "reverse": True, "keep_order": True},
+        {"reverse": True},
+    ],
+    ids=["whole", "padded", "padded-reversed", "reversed"],
+)
+def test_the_whole_sequence_lstm_is_flax_lstm_with_the_same_parameters(call):
+    # LSTM computes the sequence at once and differentiates it by hand: its parameter tree (names, shapes, initial
+    # values), outputs, final carry and gradients (parameters, inputs, initial carry) must stay those of
+    # nn.RNN(nn.OptimizedLSTMCell), so LSTM checkpoints still load and training is unchanged.
+    inputs = jax.random.normal(key(0), (BATCH, LENGTH, 5))
+    ours, flax_lstm = LSTM(nn.OptimizedLSTMCell(7)), nn.RNN(nn.OptimizedLSTMCell(7))
+    params = ours.init(key(1), inputs)
+    flax_params = flax_lstm.init(key(1), inputs)
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, flax_params)
+    jax.tree.map(np.testing.assert_array_equal, params, flax_params)
+    trained = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(key(2), p.shape), params)  # non-zero biases
+    carry = (jax.random.normal(key(3), (BATCH, 7)), jax.random.normal(key(4), (BATCH, 7)))
+
+    def loss(params, inputs, carry, model):
+        (c, h), outputs = model.apply(params, inputs, initial_carry=carry, return_carry=True, **call)
+        weights = jnp.arange(1.0, LENGTH + 1)[None, :, None]  # a different gradient at every step
+        return jnp.sum(outputs**2 * weights) + jnp.sum(jnp.sin(c)) + jnp.sum(h**3)
+
+    ours_out = ours.apply(trained, inputs, initial_carry=carry, return_carry=True, **call)
+    flax_out = flax_lstm.apply(trained, inputs, initial_carry=carry, return_carry=True, **call)
+    jax.tree.map(functools.partial(np.testing.assert_allclose, atol=1e-6), ours_out, flax_out)
+    grads = jax.grad(loss, argnums=(0, 1, 2))
+    jax.tree.map(
+        functools.partial(np.testing.assert_allclose, atol=1e-5),
+        grads(trained, inputs, carry, ours),
+        grads(trained, inputs, carry, flax_lstm),
+    )
+
+
+def test_stacked_and_bidirectional_lstm_layers_keep_flax_parameter_names():
+    # Checkpoints written when the layers were nn.RNN(nn.OptimizedLSTMCell) name the same parameters.
+    inputs = tokens(0, (BATCH, LENGTH))
+    model = get_model("rnn_classifier", vocab_size=VOCAB, cell="lstm", hidden_size=4, num_layers=2, bidirectional=True)
+    params = jax.eval_shape(model.init, key(0), inputs)["params"]["StackedRNN_0"]
+    assert set(params) == {f"OptimizedLSTMCell_{k}" for k in range(4)}  # layer 0 forward, backward, layer 1 ...
+    cell = params["OptimizedLSTMCell_3"]
+    assert set(cell) == {"ii", "if", "ig", "io", "hi", "hf", "hg", "ho"}
+    assert cell["ii"]["kernel"].shape == (8, 4) and cell["hi"]["bias"].shape == (4,)
