@@ -16,7 +16,7 @@ from flax import traverse_util
 
 from jaxmodels.errors import CheckpointError, ConfigError
 from jaxmodels.models import get_model
-from jaxmodels.models.transformer import greedy_decode, load_pretrained_encoder
+from jaxmodels.models.transformer import gelu, greedy_decode, load_pretrained_encoder
 
 VOCAB = 23
 TINY_GPT = {"vocab_size": VOCAB, "block_size": 16, "num_layers": 1, "num_heads": 2, "embed_dim": 16, "dropout": 0.1}
@@ -304,3 +304,14 @@ def test_attention_maps_are_sown_as_intermediates_rows_sum_to_one_and_respect_th
     assert maps.shape == (1, 2, 6, 6)
     np.testing.assert_allclose(maps.sum(-1), 1.0, rtol=1e-6)
     assert float(jnp.abs(jnp.triu(maps, k=1)).max()) == 0.0  # no query looks ahead
+
+
+def test_exact_gelu_written_with_erf_is_jax_gelu_and_its_gradient():
+    # The erf form is 3x faster on a CPU than jax.nn.gelu's erfc form; the function and its derivative must not
+    # change, down to the tails where 1 + erf(x / sqrt(2)) loses digits.
+    x = jnp.linspace(-12.0, 12.0, 4001)
+    np.testing.assert_allclose(gelu(x, approximate=False), jax.nn.gelu(x, approximate=False), atol=1e-6, rtol=1e-5)
+    derivative = jax.vmap(jax.grad(lambda x, approximate: gelu(x, approximate)), in_axes=(0, None))
+    reference = jax.vmap(jax.grad(lambda x: jax.nn.gelu(x, approximate=False)))
+    np.testing.assert_allclose(derivative(x, False), reference(x), atol=1e-6, rtol=1e-5)
+    np.testing.assert_array_equal(gelu(x, approximate=True), jax.nn.gelu(x, approximate=True))
