@@ -219,6 +219,20 @@ def make_mesh(config: ml_collections.ConfigDict, devices: Sequence[jax.Device] |
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# The state initialiser runs once per run, so its compile time is all it costs: XLA's CPU backend compiles it
+# 1.2-3x faster with LLVM at optimisation level 1 than at its default (ResNet-20: 4.8 -> 1.5 s of its first step)
+# and draws the same parameters, bit for bit (checked on every experiment; level 0 would change the last bit of
+# some normal draws). Other backends keep their defaults.
+_RUN_ONCE_CPU_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def run_once(function: Callable[..., Any], *args: Any, **jit_options: Any) -> Any:
+    """`jax.jit(function, **jit_options)(*args)`, compiled for this one call: quickly, not for speed."""
+    compiled = jax.jit(function, **jit_options).lower(*args)
+    options = _RUN_ONCE_CPU_OPTIONS if jax.default_backend() == "cpu" else None
+    return compiled.compile(compiler_options=options)(*args)
+
+
 def make_strategy(config: ml_collections.ConfigDict, logical_axes: LogicalAxes | None = None) -> Strategy:
     """The strategy `config.parallel` asks for, with the batch sizes checked against its data axis.
 
@@ -381,7 +395,7 @@ class PmapStrategy(Strategy):
         return {"axis_name": DATA}
 
     def init_state(self, create: Callable[..., Any], *args: Any) -> Any:
-        return self.from_canonical(jax.jit(create)(*args))
+        return self.from_canonical(run_once(create, *args))
 
     def state_shardings(self, abstract_state: Any) -> Any:
         return jax.tree.map(lambda _: self._sharding, abstract_state)
@@ -480,7 +494,7 @@ class MeshStrategy(Strategy):
     def init_state(self, create: Callable[..., Any], *args: Any) -> Any:
         # Created directly in its sharded layout: a model too big for one device is never whole anywhere.
         shardings = self.state_shardings(jax.eval_shape(create, *args))
-        return jax.jit(create, out_shardings=shardings)(*args)
+        return run_once(create, *args, out_shardings=shardings)
 
     def compile_step(self, step: Callable[..., Any], state_shardings: Any) -> Callable[..., Any]:
         return jax.jit(step, out_shardings=(state_shardings, self.replicated), donate_argnums=(0, 1))
