@@ -51,6 +51,7 @@ def lstm(
 
 
 def _forward(x, input_kernel, recurrent_kernel, bias, carry, last):
+    """`lstm`'s outputs and what its backward pass reads: the inputs, and each step's gates, c_t and h_t."""
     projected = _flat_matmul(x, input_kernel) + bias
 
     def step(carry: Carry, projected_t: list[jax.Array]) -> tuple[Carry, tuple[jax.Array, ...]]:
@@ -67,6 +68,9 @@ def _forward(x, input_kernel, recurrent_kernel, bias, carry, last):
 
 
 def _backward(residuals, cotangents):
+    """The gradients of `lstm`'s inputs (none for the integer `last`) from those of its outputs, backwards in time:
+    dc_t and dh_t give each step's pre-activation gradient dz_t = (di, df, dg, do) * the gates' derivatives, and
+    dh_{t-1} = dz_t W_h^T; the weight and input gradients are then one matmul each over all the steps' dz_t."""
     x, input_kernel, recurrent_kernel, (c0, h0), last, i, f, g, o, c, h = residuals
     dh_out, dc_last = cotangents
     c_prev = jnp.concatenate([c0[None], c[:-1]])
