@@ -96,11 +96,17 @@ class LSTM(nn.Module):
         # Flax creates a cell's parameters the first time it runs: one step does (XLA drops it, its result unused).
         self.cell(initial_carry, inputs[:, 0])
         params = self.cell.variables["params"]
-        input_kernel = jnp.concatenate([params[f"i{gate}"]["kernel"] for gate in "ifgo"], axis=-1)
-        recurrent_kernel = jnp.concatenate([params[f"h{gate}"]["kernel"] for gate in "ifgo"], axis=-1)
-        bias = jnp.concatenate([params[f"h{gate}"]["bias"] for gate in "ifgo"], axis=-1)
+        weights = [
+            jnp.concatenate([params[f"i{gate}"]["kernel"] for gate in "ifgo"], axis=-1),
+            jnp.concatenate([params[f"h{gate}"]["kernel"] for gate in "ifgo"], axis=-1),
+            jnp.concatenate([params[f"h{gate}"]["bias"] for gate in "ifgo"], axis=-1),
+        ]
+        # One dtype throughout, promoted as the cell promotes: `lstm`'s loops carry it unchanged.
+        dtype = jnp.result_type(inputs, *weights)
+        inputs, *weights = (array.astype(dtype) for array in (inputs, *weights))
+        initial_carry = tuple(state.astype(dtype) for state in initial_carry)
         last = jnp.full((batch,), time - 1) if seq_lengths is None else jnp.asarray(seq_lengths) - 1
-        h, c_last = lstm(inputs.swapaxes(0, 1), input_kernel, recurrent_kernel, bias, initial_carry, last)
+        h, c_last = lstm(inputs.swapaxes(0, 1), *weights, initial_carry, last)
         carry = (c_last, h[last, jnp.arange(batch)])
         outputs = h.swapaxes(0, 1)
         if reverse and keep_order:

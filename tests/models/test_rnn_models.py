@@ -217,3 +217,17 @@ def test_stacked_and_bidirectional_lstm_layers_keep_flax_parameter_names():
     cell = params["OptimizedLSTMCell_3"]
     assert set(cell) == {"ii", "if", "ig", "io", "hi", "hf", "hg", "ho"}
     assert cell["ii"]["kernel"].shape == (8, 4) and cell["hi"]["bias"].shape == (4,)
+
+
+def test_the_whole_sequence_lstm_promotes_mixed_dtypes_as_flax_does():
+    # bfloat16 inputs with float32 parameters (or carries): computed in float32, as nn.OptimizedLSTMCell does,
+    # and differentiable (the hand-written backward pass sees one dtype).
+    inputs = jax.random.normal(key(0), (BATCH, LENGTH, 5)).astype(jnp.bfloat16)
+    ours, flax_lstm = LSTM(nn.OptimizedLSTMCell(7)), nn.RNN(nn.OptimizedLSTMCell(7))
+    params = ours.init(key(1), inputs)
+    outputs = ours.apply(params, inputs)
+    assert outputs.dtype == flax_lstm.apply(params, inputs).dtype == jnp.float32
+    np.testing.assert_allclose(outputs, flax_lstm.apply(params, inputs), atol=1e-6)
+    grads = jax.grad(lambda p, x: jnp.sum(ours.apply(p, x) ** 2), argnums=(0, 1))(params, inputs)
+    assert grads[1].dtype == jnp.bfloat16
+    assert all(np.isfinite(g).all() and np.abs(g).sum() > 0 for g in jax.tree.leaves(grads[0]))
