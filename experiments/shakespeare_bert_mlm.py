@@ -50,7 +50,7 @@ def get_config():
     config.train.num_steps = 4000
     config.train.eval_every = 500
     config.train.checkpoint_every = 1000
-    # On a CPU-only host, two JAX devices, each computing half the batch on its own core (dp): 1.2-1.25x the
+    # On a CPU-only host, two JAX devices, each computing half the batch on its own core (dp): 1.18-1.24x the
     # steps/s of one device on 2 cores (docs/parallel.md). No effect on a GPU.
     config.parallel.cpu_devices = 2
     return config
