@@ -31,10 +31,19 @@ def _gates(z: jax.Array) -> list[jax.Array]:
     return jnp.split(z, 4, axis=-1)
 
 
+def _rows(x: jax.Array) -> jax.Array:
+    """(time, batch, k) -> (time x batch, k): XLA's CPU dot is slower on the 3-D form."""
+    return x.reshape(-1, x.shape[-1])
+
+
 def _flat_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
-    """(time, batch, k) @ (k, n) as one 2-D matmul: XLA's CPU dot is slower on the 3-D form."""
-    time, batch = x.shape[:2]
-    return (x.reshape(time * batch, -1) @ w).reshape(time, batch, -1)
+    """(time, batch, k) @ (k, n) as one 2-D matmul."""
+    return (_rows(x) @ w).reshape(*x.shape[:2], -1)
+
+
+def at_steps(sequence: jax.Array, steps: jax.Array) -> jax.Array:
+    """(time, batch, ...) -> (batch, ...): sequence b's entry at step `steps[b]`."""
+    return jnp.take_along_axis(sequence, steps[None, :, None], axis=0)[0]
 
 
 @jax.custom_vjp
@@ -63,8 +72,7 @@ def _forward(x, input_kernel, recurrent_kernel, bias, carry, last):
         return (c, h), (i, f, g, o, c, h)
 
     _, (i, f, g, o, c, h) = jax.lax.scan(step, carry, _gates(projected))
-    c_last = jnp.take_along_axis(c, last[None, :, None], axis=0)[0]
-    return (h, c_last), (x, input_kernel, recurrent_kernel, carry, last, i, f, g, o, c, h)
+    return (h, at_steps(c, last)), (x, input_kernel, recurrent_kernel, carry, last, i, f, g, o, c, h)
 
 
 def _backward(residuals, cotangents):
@@ -92,9 +100,9 @@ def _backward(residuals, cotangents):
     (dc0, dh0), dz = jax.lax.scan(
         step, (jnp.zeros_like(c0), jnp.zeros_like(h0)), (steps, dh_out, i, f, g, o, c, c_prev), reverse=True
     )
-    dz_flat = dz.reshape(-1, dz.shape[-1])
-    d_input_kernel = x.reshape(-1, x.shape[-1]).T @ dz_flat
-    d_recurrent_kernel = h_prev.reshape(-1, h_prev.shape[-1]).T @ dz_flat
+    dz_flat = _rows(dz)
+    d_input_kernel = _rows(x).T @ dz_flat
+    d_recurrent_kernel = _rows(h_prev).T @ dz_flat
     dx = _flat_matmul(dz, input_kernel.T)
     return dx, d_input_kernel, d_recurrent_kernel, dz_flat.sum(axis=0), (dc0, dh0), None
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax.linen.recurrent import DenseParams, flip_sequences
 
 from jaxmodels.errors import ConfigError
-from jaxmodels.models.lstm import lstm
+from jaxmodels.models.lstm import at_steps, lstm
 from jaxmodels.models.registry import register, suggest
 
 Carry = Any  # a cell's state: h, or (c, h) for the LSTM; one per layer, a (forward, backward) pair if bidirectional
@@ -107,7 +107,7 @@ class LSTM(nn.Module):
         initial_carry = tuple(state.astype(dtype) for state in initial_carry)
         last = jnp.full((batch,), time - 1) if seq_lengths is None else jnp.asarray(seq_lengths) - 1
         h, c_last = lstm(inputs.swapaxes(0, 1), *weights, initial_carry, last)
-        carry = (c_last, h[last, jnp.arange(batch)])
+        carry = (c_last, at_steps(h, last))
         outputs = h.swapaxes(0, 1)
         if reverse and keep_order:
             outputs = flip_sequences(outputs, seq_lengths, num_batch_dims=1, time_major=False)
