@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmodels.errors import ConfigError
+from jaxmodels.models.conv import Conv
 from jaxmodels.models.registry import register, register_variant, suggest
 
 # He et al. (2015), "Delving deep into rectifiers": N(0, 2 / fan_out), torchvision's choice for
@@ -35,8 +36,8 @@ he_normal_fan_out = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 # The convolutions of the residual networks: no bias (the BatchNorm that follows has one) and
 # explicit symmetric padding, not 'SAME', which pads even-sized inputs asymmetrically when strided;
 # so feature maps line up with torchvision's and its weights can be ported.
-conv3x3 = partial(nn.Conv, kernel_size=(3, 3), padding=((1, 1), (1, 1)), use_bias=False, kernel_init=he_normal_fan_out)
-conv1x1 = partial(nn.Conv, kernel_size=(1, 1), use_bias=False, kernel_init=he_normal_fan_out)
+conv3x3 = partial(Conv, kernel_size=(3, 3), padding=((1, 1), (1, 1)), use_bias=False, kernel_init=he_normal_fan_out)
+conv1x1 = partial(Conv, kernel_size=(1, 1), use_bias=False, kernel_init=he_normal_fan_out)
 
 
 def batch_norm(train: bool, axis_name: str | None, **kwargs: Any) -> nn.BatchNorm:
@@ -198,7 +199,7 @@ class VGG(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         for num_convs, width in zip(self.convs_per_stage, self.widths, strict=True):
             for _ in range(num_convs):
-                x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=he_normal_fan_out)(x)
+                x = Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=he_normal_fan_out)(x)
                 if self.batch_norm:
                     x = batch_norm(train, self.bn_axis_name)(x)
                 x = nn.relu(x)
