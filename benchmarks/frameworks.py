@@ -11,7 +11,7 @@ used for every framework's achieved GFLOP/s and its utilisation of the float32 m
 the feed's batches/s and the time of one checkpoint save. `--out` writes docs/benchmarks.md (between its
 generated-section markers), its plot and the raw numbers as JSON.
 
-    python benchmarks/frameworks.py                                  # every case, 3 rounds of 2 s
+    python benchmarks/frameworks.py                                  # every case, 5 rounds of 2 s
     python benchmarks/frameworks.py --cases mnist1d_cnn --rounds 2 --seconds 1 --out ''   # a quick look
 """
 
@@ -150,7 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {FRAMEWORKS}")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds; the median is reported")
     parser.add_argument("--seconds", type=float, default=2.0, help="of each framework in each round")
     parser.add_argument("--startup_timeout", type=float, default=300.0, help="build + first step + warm-up, s")
     parser.add_argument("--overrides", nargs="*", default=[], help="jaxmodels config overrides for every case")

@@ -23,7 +23,7 @@ Deeper networks: `--config.model.depth=32` (44, 56, 110; any 6n+2), or the paper
 ResNets (resnet18 ... resnet152) and VGG (vgg11 ... vgg19; `--config.model.batch_norm=True` for the
 BN variants) need images of at least 32x32 and AlexNet of at least 64x64, so they run on catalog
 datasets, e.g. `--config.data.name=cifar10 --config.model.name=resnet18` (on a GPU).
-On a CPU host, 32x32 inputs train 1.5x faster as two JAX devices, `--config.parallel.cpu_devices=2`
+On a CPU host, 32x32 inputs train 1.02-1.1x faster as two JAX devices, `--config.parallel.cpu_devices=2`
 (on 2 cores; docs/benchmarks.md); the 8x8 digits gain nothing from it, so one device stays the default.
 """
 

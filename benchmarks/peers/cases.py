@@ -40,7 +40,7 @@ CASES: dict[str, Case] = {
         Case(
             "cifar_resnet20",
             "digits_cifar_resnet20.py",
-            # 32x32 maps: two CPU devices run it 1.5x one device (docs/benchmarks.md; 8x8 digits: no gain)
+            # 32x32 maps: two CPU devices run it 1.02-1.1x one device (docs/benchmarks.md; 8x8 digits: no gain)
             ("data.name=synthetic/images", "parallel.cpu_devices=2"),
             title="ResNet-20 on synthetic 32x32x3 (batch 128, SGD, 2 CPU devices)",
         ),
