@@ -113,6 +113,7 @@ def _is_channels_last(lhs_shape: tuple[int, ...], rhs_shape: tuple[int, ...], di
 def _channels_last_conv(
     x: jax.Array, kernel: jax.Array, strides: tuple[int, ...], pads: tuple[tuple[int, int], ...], precision: Any
 ) -> jax.Array:
+    """XLA's convolution in Flax's layout (input N..C, kernel ..IO), with explicit padding."""
     spatial = "".join("HWDUVXYZ"[: x.ndim - 2])
     numbers = (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
     return lax.conv_general_dilated(x, kernel, strides, pads, dimension_numbers=numbers, precision=precision)
