@@ -104,9 +104,24 @@ def test_out_of_scope_convolutions_are_xlas_own(case, options):
     if case == "feature groups":
         kernel_shape = (3, 3, 2, 6)
     x, kernel = normal(0, x_shape), normal(1, kernel_shape)
+    assert not uses_tap_gradient(x, kernel, strides, **options)
     got = loss_and_grads(conv_general_dilated, x, kernel, strides, "SAME", **options)
     want = loss_and_grads(lax.conv_general_dilated, x, kernel, strides, "SAME", **options)
     jax.tree.map(np.testing.assert_array_equal, got, want)  # bit for bit: the same XLA computation
+
+
+def uses_tap_gradient(x, kernel, strides, **options) -> bool:
+    numbers = channels_last(x.shape, kernel.shape)
+    jaxpr = jax.make_jaxpr(
+        lambda x, k: conv_general_dilated(x, k, strides, "SAME", dimension_numbers=numbers, **options)
+    )
+    return "_conv_with_tap_gradient" in str(jaxpr(x, kernel))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_cases_in_scope_use_the_tap_gradient(case):
+    x_shape, kernel_shape, strides, _ = CASES[case]
+    assert uses_tap_gradient(jnp.zeros(x_shape), jnp.zeros(kernel_shape), strides)
 
 
 def test_conv_module_is_flax_conv_with_this_convolution():
