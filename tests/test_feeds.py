@@ -7,6 +7,8 @@ batch it stopped at.
 
 from __future__ import annotations
 
+import threading
+
 import grain
 import jax
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 from absl import flags as absl_flags
 
 from jaxmodels.data import features, pipeline, views
-from jaxmodels.data.feeds import GrainFeed, ResidentFeed
+from jaxmodels.data.feeds import GrainFeed, OneEpochAhead, ResidentFeed
 from jaxmodels.experiment import make_feed
 from tests.conftest import small_config_factory
 
@@ -86,6 +88,20 @@ def test_grain_feed_serves_the_resident_feeds_batches(cached, shuffle):
     _assert_same(_grain_batches(streamed, steps), expected)
     first_epoch = np.concatenate([batch["inputs"][:, 0] for batch in expected[: resident.steps_per_epoch]])
     assert shuffle != np.array_equal(first_epoch, np.arange(len(first_epoch)))  # not trivially the stored order
+
+
+def test_the_next_epochs_order_is_drawn_ahead_on_a_background_thread():
+    computed_on = {}
+
+    def epoch_value(epoch: int) -> int:
+        computed_on[epoch] = threading.current_thread().name
+        return 10 * epoch
+
+    orders = OneEpochAhead(epoch_value)
+    assert [orders(0), orders(1), orders(2), orders(7), orders(5), orders(6)] == [0, 10, 20, 70, 50, 60]  # 7, 5: jumps
+    main = threading.current_thread().name
+    assert computed_on[0] == computed_on[7] == computed_on[5] == main
+    assert all(computed_on[epoch].startswith("jaxmodels-next-epoch") for epoch in (1, 2, 6))
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["records", "cached"])

@@ -8,6 +8,8 @@ resident dataset is sliced on the device while a streamed one arrives ready-made
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import grain
@@ -42,9 +44,10 @@ class ResidentFeed:
             self._arrays = arrays
         else:
             self._arrays = jax.device_put(arrays) if strategy is None else strategy.put_replicated(arrays)
-        self._permutation_of = functools.partial(
+        permutation_of = functools.partial(
             _permutation, data_key, num_examples=num_examples, shuffle=shuffle, batch_size=batch_size, parts=num_parts
         )
+        self._order_of = OneEpochAhead(lambda epoch: self._placed(permutation_of(epoch)))
         self._epoch, self._permutation = -1, None
         self.select_batch = (
             _take_batch if self._on_host else functools.partial(_gather, batch_size=batch_size // num_parts)
@@ -65,12 +68,33 @@ class ResidentFeed:
     def args_for_step(self, step: int) -> tuple[Any, ...]:
         epoch = step // self.steps_per_epoch
         if epoch != self._epoch:  # one small transfer per epoch, none per step
-            self._epoch, self._permutation = epoch, self._placed(self._permutation_of(epoch))
+            self._epoch, self._permutation = epoch, self._order_of(epoch)
         if self._on_host:  # multi-process jit: gather this process's rows here, then build the global batch
             start = (step % self.steps_per_epoch) * self._batch_size
             rows = self._permutation[start : start + self._batch_size]
             return (self._strategy.place_batch({key: array[rows] for key, array in self._arrays.items()}),)
         return self._arrays, self._permutation
+
+
+class OneEpochAhead:
+    """`epoch_value(epoch)`, the next epoch's computed on a background thread while this epoch's steps run.
+
+    Drawing an epoch's order takes about 0.4 ms (its random sort keys on the device, then a numpy sort) and, done
+    when the epoch began, it also made the host wait for the device's queue of steps to drain: 11 % of the
+    MNIST-1D MLP's time (40 steps of 0.25 ms an epoch). A value is a pure function of the epoch, so computing it
+    early changes nothing but when; a jump (a resumed run, a test) computes the asked epoch in place.
+    """
+
+    def __init__(self, epoch_value: Callable[[int], Any]):
+        self._epoch_value = epoch_value
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmodels-next-epoch")
+        self._next: tuple[int, Future] | None = None
+
+    def __call__(self, epoch: int) -> Any:
+        ahead = self._next
+        value = ahead[1].result() if ahead is not None and ahead[0] == epoch else self._epoch_value(epoch)
+        self._next = (epoch + 1, self._executor.submit(self._epoch_value, epoch + 1))
+        return value
 
 
 def _permutation(
