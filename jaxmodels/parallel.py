@@ -270,7 +270,7 @@ class Strategy:
     name: str
     data_parallelism: int  # how many ways the batch is split
     num_parts: int = 1  # pmap: per-device slices a resident feed lays its permutation out in
-    host_batches: bool = False  # a resident feed must gather on the host (multi-process jit)
+    host_batches: bool = False  # a resident feed gathers each batch on the host (multi-process or one-CPU jit)
 
     def model_overrides(self, model_cls: type) -> dict[str, Any]:
         """Model constructor arguments the strategy needs (pmap: BatchNorm's axis name)."""
@@ -477,7 +477,10 @@ class MeshStrategy(Strategy):
             )
         self.mesh, self.logical_axes = mesh, logical_axes
         self.data_parallelism = mesh.shape[DATA]
-        self.host_batches = jax.process_count() > 1
+        # A resident feed gathers on the host where it must, each process holding only its rows of the batch, and
+        # on one CPU device, whose memory is the host's: numpy's gather in the dispatching thread costs less than
+        # XLA's gather kernel in the step (the MNIST-1D MLP's step 1.15-1.3x, the CNN's 1.04-1.06x).
+        self.host_batches = jax.process_count() > 1 or (mesh.size == 1 and mesh.devices.flat[0].platform == "cpu")
         self.replicated = NamedSharding(mesh, P())
         self.batch_sharding = NamedSharding(mesh, P(DATA))
 

@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from absl import flags as absl_flags
 
+from jaxmodels import parallel
+from jaxmodels.config import base_config
 from jaxmodels.data import features, pipeline, views
 from jaxmodels.data.feeds import GrainFeed, OneEpochAhead, ResidentFeed
 from jaxmodels.experiment import make_feed
@@ -88,6 +90,18 @@ def test_grain_feed_serves_the_resident_feeds_batches(cached, shuffle):
     _assert_same(_grain_batches(streamed, steps), expected)
     first_epoch = np.concatenate([batch["inputs"][:, 0] for batch in expected[: resident.steps_per_epoch]])
     assert shuffle != np.array_equal(first_epoch, np.arange(len(first_epoch)))  # not trivially the stored order
+
+
+def test_on_one_cpu_device_the_resident_feed_gathers_on_the_host_the_same_batches():
+    strategy = parallel.make_strategy(base_config())  # this process has one CPU device
+    assert strategy.host_batches
+    key = jax.random.key(3)
+    on_host = ResidentFeed(_local_arrays(0, 1), BATCH_SIZE, key, strategy=strategy)
+    in_step = ResidentFeed(_local_arrays(0, 1), BATCH_SIZE, key)
+    (batch,) = on_host.args_for_step(0)
+    assert all(isinstance(array, np.ndarray) for array in batch.values())  # the step's dispatch copies them in
+    steps = range(2 * in_step.steps_per_epoch)
+    _assert_same(_resident_batches(on_host, steps), _resident_batches(in_step, steps))
 
 
 def test_the_next_epochs_order_is_drawn_ahead_on_a_background_thread():

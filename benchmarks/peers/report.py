@@ -88,7 +88,7 @@ def jaxmodels_table(run: dict[str, Any]) -> str:
         if "steps_per_s" not in result:
             continue
         feed = result["feed_batches_per_s"]
-        feed_text = f"{feed:,.0f}" if feed else "resident (gathered in the step)"
+        feed_text = f"{feed:,.0f}" if feed else "resident (gathered per step)"
         lines.append(f"| {case} | {result['parameters']:,} | {feed_text} | {result['steps_per_s']:,.1f} | "
                      f"{result['checkpoint_save_s']:.2f} |")  # fmt: skip
     return "\n".join(lines)

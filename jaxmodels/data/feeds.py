@@ -21,7 +21,7 @@ from jaxmodels.data.pipeline import Example, cpu_only_worker, epoch_permutation,
 
 
 class ResidentFeed:
-    """The whole split lives on the device; the step gathers its batch from the epoch's permutation.
+    """The whole split lives in memory; each step's batch is gathered from the epoch's permutation.
 
     The data order is a pure function of (data seed, step), so a resumed run needs nothing but
     the step to continue exactly where it stopped.
@@ -32,8 +32,9 @@ class ResidentFeed:
     def __init__(
         self, arrays: Example, batch_size: int, data_key: jax.Array, shuffle: bool = True, strategy: Any = None
     ):
-        """`strategy` (jaxmodels.parallel) places the arrays: replicated on every device; under pmap each device
-        gathers its own rows of the batch; in a multi-process jit run batches are gathered on the host."""
+        """`strategy` (jaxmodels.parallel) places the arrays: replicated on every device, where the step gathers
+        its batch; under pmap each device gathers its own rows of the batch; where the strategy asks for host
+        batches (a multi-process jit run, one CPU device) they stay in host memory and are gathered there."""
         num_examples = len(next(iter(arrays.values())))
         self.steps_per_epoch = steps_per_epoch(num_examples, batch_size)
         self.example_batch = {key: array[:batch_size] for key, array in arrays.items()}
@@ -67,9 +68,9 @@ class ResidentFeed:
 
     def args_for_step(self, step: int) -> tuple[Any, ...]:
         epoch = step // self.steps_per_epoch
-        if epoch != self._epoch:  # one small transfer per epoch, none per step
+        if epoch != self._epoch:  # drawn one epoch ahead (`OneEpochAhead`)
             self._epoch, self._permutation = epoch, self._order_of(epoch)
-        if self._on_host:  # multi-process jit: gather this process's rows here, then build the global batch
+        if self._on_host:  # gather here (this process's rows of a multi-process batch), then place the batch
             start = (step % self.steps_per_epoch) * self._batch_size
             rows = self._permutation[start : start + self._batch_size]
             return (self._strategy.place_batch({key: array[rows] for key, array in self._arrays.items()}),)
