@@ -2,7 +2,7 @@
 
 `args_for_step(step)` returns the extra arguments of the compiled step and
 `select_batch(step, *args)` (traced inside that step) turns them into the batch, so a
-resident dataset is sliced on the device while a streamed one arrives ready-made.
+resident dataset is gathered where it lives while a streamed one arrives ready-made.
 """
 
 from __future__ import annotations
