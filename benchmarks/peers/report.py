@@ -47,11 +47,11 @@ def _rows(run: dict[str, Any]) -> list[list[str]]:
     rows = []
     for case, results in run["results"].items():
         flops = results.get("jaxmodels", {}).get("flops")
-        peers = [r["steps_per_s"] for name, r in results.items() if name != "jaxmodels" and "steps_per_s" in r]
-        best_peer = max(peers, default=None)
+        peers = {name: r for name, r in results.items() if name != "jaxmodels" and "steps_per_s" in r}
+        best_peer = max(peers.values(), key=lambda r: r["steps_per_s"], default=None)
         for name, result in results.items():
             if "error" in result:
-                rows.append([case, NAMES[name], f"failed: {result['error'][:150]}", *[""] * 6])
+                rows.append([case, NAMES[name], f"failed: {result['error'][:150]}", *[""] * 7])
                 continue
             rate = result["steps_per_s"]
             achieved = flops * rate / 1e9 if flops else None
@@ -60,7 +60,8 @@ def _rows(run: dict[str, Any]) -> list[list[str]]:
                     case,
                     NAMES[name],
                     f"{rate:,.1f}",
-                    f"{rate / best_peer:.2f}" if best_peer else "",
+                    f"{rate / best_peer['steps_per_s']:.2f}" if best_peer else "",
+                    _round_ratio_range(result, best_peer) if best_peer else "",
                     f"{result['first_step_s']:.1f}",
                     f"{result['peak_rss_mb']:,.0f}",
                     f"{flops / 1e6:,.1f}" if flops else "",
@@ -71,10 +72,17 @@ def _rows(run: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _round_ratio_range(result: dict[str, Any], best_peer: dict[str, Any]) -> str:
+    """The lowest and highest of the framework's steps/s over the best peer's, round by round: how far one
+    round's ratio strays from the medians' on a shared machine."""
+    ratios = [rate / peer_rate for rate, peer_rate in zip(result["rates"], best_peer["rates"], strict=True)]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
+
+
 def table(run: dict[str, Any]) -> str:
     """The main table in Markdown: one row per case and framework."""
-    header = ["case", "framework", "steps/s (median)", "/ best peer", "first step, s", "peak RSS, MB",
-              "MFLOP/step", "GFLOP/s", "% of matmul peak"]  # fmt: skip
+    header = ["case", "framework", "steps/s (median)", "/ best peer", "per round", "first step, s",
+              "peak RSS, MB", "MFLOP/step", "GFLOP/s", "% of matmul peak"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(run)]
     return "\n".join(lines)
