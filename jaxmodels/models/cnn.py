@@ -314,7 +314,7 @@ class ResNet(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        x = nn.Conv(
+        x = Conv(
             self.num_filters,
             (7, 7),
             strides=2,

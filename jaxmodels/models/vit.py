@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxmodels.models.conv import Conv
 from jaxmodels.models.registry import register, register_variant
 from jaxmodels.models.transformer import Block, logical_axes
 
@@ -44,7 +45,7 @@ class ViT(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         p = self.patch_size
         # Linear patch embedding (Eq. 1), written as a convolution with stride = kernel = patch size.
-        x = nn.Conv(self.embed_dim, (p, p), strides=(p, p), padding="VALID", name="embedding")(x)
+        x = Conv(self.embed_dim, (p, p), strides=(p, p), padding="VALID", name="embedding")(x)
         batch, rows, cols, hidden = x.shape
         x = x.reshape(batch, rows * cols, hidden)
         cls = self.param("cls", nn.initializers.zeros, (1, 1, hidden))

@@ -49,6 +49,9 @@ CASES = {
     "asymmetric padding": ((2, 7, 7, 3), (3, 3, 3, 4), (1, 1), ((2, 0), (0, 1))),
     "1-D, stride 2": ((3, 40, 4), (3, 4, 6), (2,), ((1, 1),)),
     "3-D": ((2, 5, 6, 4, 3), (3, 3, 3, 3, 2), (1, 2, 1), "SAME"),
+    "7x7 stride 2 (ResNet stem)": ((2, 16, 15, 3), (7, 7, 3, 4), (2, 2), ((3, 3), (3, 3))),
+    "4x4 stride 4 (ViT patches)": ((2, 16, 16, 3), (4, 4, 3, 6), (4, 4), "VALID"),
+    "11x11 stride 4 (AlexNet)": ((1, 31, 31, 3), (11, 11, 3, 4), (4, 4), ((2, 2), (2, 2))),
 }
 
 
@@ -75,6 +78,27 @@ def test_filter_gradient_is_the_kernels_vjp():
     )
 
 
+@pytest.mark.parametrize("case", ["3x3 same", "3x3 stride 2, even size", "3x2 'SAME', mixed strides", "3-D"])
+def test_filter_gradient_multiplies_each_input_with_each_gradient_it_produced_once(case):
+    """No zeros multiplied: the FLOPs are 2 x batch x output positions x taps x in x out, strided or not."""
+    x_shape, kernel_shape, strides, padding = CASES[case]
+    x = normal(0, x_shape)
+    numbers = channels_last(x_shape, kernel_shape)
+    out_shape = jax.eval_shape(
+        lambda x: lax.conv_general_dilated(x, jnp.zeros(kernel_shape), strides, padding, dimension_numbers=numbers), x
+    ).shape
+    if isinstance(padding, str):
+        padding = lax.padtype_to_pads(x_shape[1:-1], kernel_shape[:-2], strides, padding)
+    grad = normal(1, out_shape)
+    compiled = (
+        jax.jit(lambda x, grad: filter_gradient(x, grad, kernel_shape, strides, tuple(padding)))
+        .lower(x, grad)
+        .compile()
+    )
+    taps, products = np.prod(kernel_shape[:-2]), np.prod(out_shape[:-1]) * kernel_shape[-2] * kernel_shape[-1]
+    assert compiled.cost_analysis()["flops"] == 2 * taps * products
+
+
 def test_bfloat16_keeps_dtypes_and_sums_in_float32():
     x_shape, kernel_shape, strides, padding = CASES["3x3 stride 2, odd size"]
     x, kernel = normal(0, x_shape, jnp.bfloat16), normal(1, kernel_shape, jnp.bfloat16)
@@ -90,17 +114,17 @@ def test_bfloat16_keeps_dtypes_and_sums_in_float32():
     "case, options",
     [
         ("5x5 kernel", {}),
-        ("stride 4", {}),
+        ("5x5 kernel, strided in one dimension only", {}),
         ("dilated kernel", {"rhs_dilation": (2, 2)}),
         ("feature groups", {"feature_group_count": 2}),
     ],
 )
 def test_out_of_scope_convolutions_are_xlas_own(case, options):
     x_shape, kernel_shape, strides = (2, 12, 12, 4), (3, 3, 4, 6), (1, 1)
-    if case == "5x5 kernel":
+    if case.startswith("5x5 kernel"):
         kernel_shape = (5, 5, 4, 6)
-    if case == "stride 4":
-        strides = (4, 4)
+    if case == "5x5 kernel, strided in one dimension only":
+        strides = (2, 1)
     if case == "feature groups":
         kernel_shape = (3, 3, 2, 6)
     x, kernel = normal(0, x_shape), normal(1, kernel_shape)
