@@ -199,12 +199,12 @@ plt.show()
 # 4-pixel-padded random crops and horizontal flips, 64,000 steps of batch 128 (164 epochs), the rate divided
 # by 10 at 32k and 48k steps, it reaches **8.75 % test error** (91.25 % accuracy). That schedule is a GPU job,
 # far too long for a CPU: on the 2 shared CPU cores this notebook was run on, ResNet-20 trained on 32x32
-# colour images at 0.15-0.4 steps/s (measured on synthetic images of CIFAR's shape), so the paper's 64,000 steps
-# would take two days or more.
+# colour images at 1.2-1.4 steps/s (measured on synthetic images of CIFAR's shape; about 1.6 with
+# `parallel.cpu_devices=2`), so the paper's 64,000 steps would take half a day or more.
 #
 # So when CIFAR-10 is prepared in your TFDS data dir (in array_record format), the cells below train the same
 # ResNet-20 experiment on it, with the paper's crops and flips, for 1,000 steps (2.6 epochs, with the cosine
-# decay of the digits run; one to two hours on such a CPU, minutes on a GPU): a short run that shows the
+# decay of the digits run; a quarter of an hour on such a CPU, minutes on a GPU): a short run that shows the
 # network learning, not the paper's number. jaxmodels never downloads at run time: if CIFAR-10 is not
 # prepared, `jm.train` raises a `DataError` that says so, and the cell prints it.
 
