@@ -80,7 +80,7 @@ def test_filter_gradient_is_the_kernels_vjp():
 
 @pytest.mark.parametrize("case", ["3x3 same", "3x3 stride 2, even size", "3x2 'SAME', mixed strides", "3-D"])
 def test_filter_gradient_multiplies_each_input_with_each_gradient_it_produced_once(case):
-    """No zeros multiplied: the FLOPs are 2 x batch x output positions x taps x in x out, strided or not."""
+    """The FLOPs are 2 x batch x output positions x taps x in x out, strided or not: no stride's zeros multiplied."""
     x_shape, kernel_shape, strides, padding = CASES[case]
     x = normal(0, x_shape)
     numbers = channels_last(x_shape, kernel_shape)
