@@ -30,10 +30,7 @@ def state_bytes_per_device(state: Any) -> int:
 def compile_report(experiment: Experiment) -> dict[str, Any]:
     """Per-device numbers of one train step of `experiment`, from XLA's cost and memory analyses."""
     strategy, config = experiment.strategy, experiment.config
-    state = strategy.abstract_placed_state(experiment.abstract_state)
-    sums = strategy.abstract_inputs(strategy.put_replicated(experiment.zero_metrics))
-    feed_args = strategy.abstract_inputs(experiment.feed.args_for_step(0))
-    compiled = experiment.loop_step.lower(state, sums, *feed_args).compile()
+    compiled = experiment.loop_step.lower(*experiment.abstract_step_inputs()).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     memory = compiled.memory_analysis()

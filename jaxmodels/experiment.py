@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import functools
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,30 @@ class Experiment:
     def initial_state(self) -> TrainState:
         """The train state at step 0, placed for the strategy (created on first use)."""
         return self.create_state()
+
+    def abstract_step_inputs(self) -> tuple[Any, ...]:
+        """`loop_step`'s arguments (state, metric sums, *feed arguments) as shapes, dtypes and shardings: what
+        the step is compiled for. No parameter is allocated; the feed does not move on."""
+        strategy = self.strategy
+        state = strategy.abstract_placed_state(self.abstract_state)
+        sums = strategy.abstract_inputs(strategy.put_replicated(self.zero_metrics))
+        return (state, sums, *strategy.abstract_inputs(self.feed.example_args()))
+
+    def compile_step_ahead(self) -> Future | None:
+        """Starts compiling `loop_step` on a background thread; the result is the compiled step (or its error).
+
+        The train loop calls it before it creates or restores the state, so that XLA compiles the step while the
+        initialiser compiles and runs: ResNet-20's first step on 32x32 images went from 8.2-9.3 to 6.8-7.0 s on 2
+        cores. The step's first call then finds the executable in jit's cache. None under pmap, whose first call
+        would compile again.
+        """
+        if not self.strategy.first_call_reuses_compilation:
+            return None
+        inputs = self.abstract_step_inputs()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmodels-compile-step")
+        compiling = executor.submit(lambda: self.loop_step.lower(*inputs).compile())
+        executor.shutdown(wait=False)
+        return compiling
 
     def evaluate(self, state: TrainState) -> dict[str, float]:
         """Averages of the task's metrics over the whole eval split (padding masked out), keyed '<split>/<name>'."""

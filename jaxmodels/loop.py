@@ -49,6 +49,7 @@ def train(
     strategy = experiment.strategy
     checkpointer = Checkpointer.from_config(workdir, config)
     notes = list(experiment.notes)  # printed once the progress display exists
+    compiling = experiment.compile_step_ahead()  # XLA compiles the step while the state is created or restored
     try:
         restored = _restore_or_reset(experiment, checkpointer, workdir, notes)
         if restored:
@@ -68,6 +69,8 @@ def train(
             # Only now: a refused checkpoint keeps the config.json that wrote it, and so does a finished run
             # that is only evaluated again.
             _write_run_files(workdir, experiment)
+        if compiling is not None:
+            compiling.result()  # the step's compile error, if any, is raised here, before the loop starts
     except BaseException:
         checkpointer.close()
         raise

@@ -271,6 +271,7 @@ class Strategy:
     data_parallelism: int  # how many ways the batch is split
     num_parts: int = 1  # pmap: per-device slices a resident feed lays its permutation out in
     host_batches: bool = False  # a resident feed gathers each batch on the host (multi-process or one-CPU jit)
+    first_call_reuses_compilation: bool = True  # a step's first call uses its `lower().compile()` (jit's cache)
 
     def model_overrides(self, model_cls: type) -> dict[str, Any]:
         """Model constructor arguments the strategy needs (pmap: BatchNorm's axis name)."""
@@ -375,6 +376,7 @@ class PmapStrategy(Strategy):
     """
 
     name = "pmap"
+    first_call_reuses_compilation = False  # pmap's first call compiles again whatever was compiled ahead
 
     def __init__(self, config: ml_collections.ConfigDict, logical_axes: LogicalAxes | None = None):
         del logical_axes  # every device holds the whole model

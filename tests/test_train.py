@@ -84,6 +84,35 @@ def test_same_seed_gives_bitwise_identical_parameters(small_config, tmp_path, lo
 
 
 @pytest.mark.parametrize("loader", ["resident", "grain"])
+def test_the_step_compiled_ahead_is_the_one_its_first_call_runs(small_config, loader):
+    """The loop compiles its step on a background thread while the state is created; the first call then
+    compiles nothing, and the Grain feed's first batch is still the first the loop gets."""
+    experiment = build_experiment(small_config(f"--config.data.loader={loader}"))
+    compiles = []
+
+    def count(event: str, duration: float, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        compiling = experiment.compile_step_ahead()
+        state = experiment.initial_state
+        compiling.result()
+        sums = experiment.strategy.put_replicated(experiment.zero_metrics)
+        feed_args = jax.block_until_ready(experiment.feed.args_for_step(0))  # may compile the epoch's order
+        ahead = len(compiles)
+        jax.block_until_ready(experiment.loop_step(state, sums, *feed_args))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert ahead >= 2  # at least the initialiser and the step
+    assert len(compiles) == ahead
+    if loader == "grain":
+        first = experiment.feed.example_batch
+        assert all(np.array_equal(np.asarray(feed_args[0][key]), first[key]) for key in first)
+
+
+@pytest.mark.parametrize("loader", ["resident", "grain"])
 def test_stopped_and_resumed_run_equals_an_unbroken_run(small_config, tmp_path, loader, capfd):
     trained = train(small_config(f"--config.data.loader={loader}"), tmp_path / "a")
     unbroken_state, unbroken_metrics = trained.state, trained.final

@@ -48,6 +48,7 @@ class ResidentFeed:
         permutation_of = functools.partial(
             _permutation, data_key, num_examples=num_examples, shuffle=shuffle, batch_size=batch_size, parts=num_parts
         )
+        self._permutation_of = permutation_of
         self._order_of = OneEpochAhead(lambda epoch: self._placed(permutation_of(epoch)))
         self._epoch, self._permutation = -1, None
         self.select_batch = (
@@ -75,6 +76,13 @@ class ResidentFeed:
             rows = self._permutation[start : start + self._batch_size]
             return (self._strategy.place_batch({key: array[rows] for key, array in self._arrays.items()}),)
         return self._arrays, self._permutation
+
+    def example_args(self) -> tuple[Any, ...]:
+        """Arguments shaped and placed as `args_for_step` returns them (for compiling the step), drawn from
+        `example_batch` and epoch 0's order without touching the feed's own epoch state."""
+        if self._on_host:
+            return (self._strategy.place_batch(self.example_batch),)
+        return self._arrays, self._placed(self._permutation_of(0))
 
 
 class OneEpochAhead:
@@ -134,6 +142,11 @@ class GrainFeed:
     def args_for_step(self, step: int) -> tuple[Example]:
         del step  # the iterator's own state tracks the position
         return (self._place(next(self.checkpoint_item)),)
+
+    def example_args(self) -> tuple[Example]:
+        """`example_batch` placed as `args_for_step` places a batch (for compiling the step); the iterator does
+        not move on."""
+        return (self._place(self.example_batch),)
 
     @staticmethod
     def select_batch(step: jax.Array, batch: Example) -> Example:
