@@ -49,8 +49,8 @@ def train(
     strategy = experiment.strategy
     checkpointer = Checkpointer.from_config(workdir, config)
     notes = list(experiment.notes)  # printed once the progress display exists
-    compiling = experiment.compile_step_ahead()  # XLA compiles the step while the state is created or restored
     try:
+        compiling = experiment.compile_step_ahead()  # XLA compiles the step while the state is created or restored
         restored = _restore_or_reset(experiment, checkpointer, workdir, notes)
         if restored:
             state, start, sums = strategy.from_canonical(restored.state), restored.step, restored.metric_sums
