@@ -40,7 +40,7 @@ class JaxmodelsRunner:
             compiling.result()
         self.sums = self.experiment.strategy.put_replicated(self.experiment.zero_metrics)
         self.step = 0
-        self.run(1)  # compiles
+        self.run(1)  # the first step (its compilation, under pmap)
 
     def run(self, steps: int) -> None:
         feed, loop_step = self.experiment.feed, self.experiment.loop_step
