@@ -69,8 +69,7 @@ def train(
             # Only now: a refused checkpoint keeps the config.json that wrote it, and so does a finished run
             # that is only evaluated again.
             _write_run_files(workdir, experiment)
-        if compiling is not None:
-            compiling.result()  # the step's compile error, if any, is raised here, before the loop starts
+        compiling.result()  # the step's compile error, if any, is raised here, before the loop starts
     except BaseException:
         checkpointer.close()
         raise

@@ -36,8 +36,7 @@ class JaxmodelsRunner:
         self.experiment = build_experiment(self.config)
         compiling = self.experiment.compile_step_ahead()  # as the train loop: compiled while the state is created
         self.state = jax.tree.map(jnp.copy, self.experiment.initial_state)  # the loop step donates its input
-        if compiling is not None:
-            compiling.result()
+        compiling.result()
         self.sums = self.experiment.strategy.put_replicated(self.experiment.zero_metrics)
         self.step = 0
         self.run(1)  # the first step (its compilation, under pmap)
