@@ -157,6 +157,9 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks.md", help="the report ('' prints the table only)")
     args = parser.parse_args()
     cases, frameworks = args.cases.split(","), args.frameworks.split(",")
+    unknown = sorted(set(frameworks) - set(FRAMEWORKS)) + sorted(set(cases) - set(CASES))
+    if unknown:
+        parser.error(f"unknown {', '.join(unknown)}: --cases takes {', '.join(CASES)}; --frameworks {FRAMEWORKS}")
     if frameworks[0] != "jaxmodels":
         parser.error("--frameworks must start with jaxmodels: it writes the batches the others train on")
     with tempfile.TemporaryDirectory() as logs:

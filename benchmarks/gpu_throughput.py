@@ -1,11 +1,16 @@
-"""Train-step throughput and model FLOPs utilisation (MFU) of the GPT and ResNet steps on an accelerator.
+"""Train-step throughput and model FLOPs utilisation (MFU) of the GPT and ResNet steps on an accelerator,
+jaxmodels beside PyTorch.
 
-One prepared script for a lent GPU (bf16 compute, float32 parameters and Adam state, data parallel over every
-local device): for each model it compiles `jaxmodels.steps.train_step` once, runs warm-up steps, then times
-`--steps` steps on a device-resident random batch (the input pipeline is measured separately, in
-benchmarks/feed_vs_step.py) and reports examples/s, tokens/s for the GPT, XLA's FLOPs per step and MFU
-against the card's dense bf16 peak. For the GPT it also reports MFU from the PaLM formula (6 x parameters +
-12 x layers x width x context FLOPs per token), which does not count recomputation.
+One prepared script for a lent GPU (bf16 compute, float32 parameters and Adam state): for each model jaxmodels
+compiles `jaxmodels.steps.train_step` once, data parallel over every local device, runs warm-up steps, then
+times `--steps` steps on a device-resident random batch (the input pipeline is measured separately, in
+benchmarks/feed_vs_step.py) and reports examples/s, tokens/s for the GPTs, XLA's FLOPs per step and MFU against
+the card's dense bf16 peak. For the GPTs it also reports MFU from the PaLM formula (6 x parameters + 12 x layers
+x width x context FLOPs per token), which does not count recomputation. PyTorch, where it is installed, trains
+the same networks on one device's share of the batch, eager and `torch.compile`d (benchmarks/peers/
+torch_throughput.py); its MFU uses the same FLOPs per example, and `per_device_vs_torch` is jaxmodels'
+examples/s per device over PyTorch's. Each framework runs in its own process, so that neither holds the other's
+GPU memory (JAX reserves most of it at start).
 
     python benchmarks/gpu_throughput.py --out gpu_throughput.json            # on the GPU
     python benchmarks/gpu_throughput.py --smoke                              # tiny models, any machine
@@ -14,8 +19,11 @@ against the card's dense bf16 peak. For the GPT it also reports MFU from the PaL
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +61,8 @@ WORKLOADS = {
 }  # fmt: skip
 SMOKE = {
     "gpt_tiny": ("gpt", dict(vocab_size=32, block_size=16, num_layers=1, num_heads=2, embed_dim=16), "lm", 4, (16,)),
-    "resnet18_tiny": ("resnet18", dict(num_classes=10), "images", 4, (32, 32, 3)),
+    "resnet_tiny": ("resnet", dict(stage_sizes=(1, 1), block="bottleneck", num_filters=8, num_classes=10), "images",
+                    4, (32, 32, 3)),
 }  # fmt: skip
 
 
@@ -94,7 +103,11 @@ def measure(name: str, spec: tuple, steps: int, warmup: int) -> dict[str, Any]:
         donate_argnums=(0,),
     )
     rng = jax.random.key(1)
+    start = time.perf_counter()
     compiled = step.lower(state, batch, rng).compile()
+    state, metrics = compiled(state, batch, rng)
+    jax.block_until_ready(state)
+    first_step = time.perf_counter() - start
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops = float(cost.get("flops", 0.0)) * len(devices)  # cost_analysis is per device
@@ -113,6 +126,7 @@ def measure(name: str, spec: tuple, steps: int, warmup: int) -> dict[str, Any]:
         "devices": len(devices),
         "device_kind": devices[0].device_kind,
         "global_batch": examples,
+        "first_step_s": round(first_step, 2),
         "step_ms": round(1e3 * seconds, 3),
         "examples_per_second": round(examples / seconds, 1),
         "xla_flops_per_step": flops,
@@ -122,10 +136,77 @@ def measure(name: str, spec: tuple, steps: int, warmup: int) -> dict[str, Any]:
     if kind == "lm":
         tokens = examples * shape[0]
         result["tokens_per_second"] = round(tokens / seconds, 1)
+        result["palm_flops_per_token"] = palm_flops_per_token(state.params, model)
         if peak:
-            model_flops = palm_flops_per_token(state.params, model) * tokens
-            result["mfu_palm"] = round(model_flops / seconds / (peak * len(devices)), 4)
+            result["mfu_palm"] = round(result["palm_flops_per_token"] * tokens / seconds / (peak * len(devices)), 4)
     return result
+
+
+def model_fields(spec: tuple) -> dict[str, Any]:
+    """The resolved sizes of a workload's jaxmodels model (a variant's published sizes included)."""
+    model = get_model(spec[0], **spec[1])
+    return {field.name: getattr(model, field.name) for field in dataclasses.fields(model) if field.init}
+
+
+def measure_peer(spec: tuple, steps: int, warmup: int, compiled: bool) -> dict[str, Any]:
+    """The workload in PyTorch on one device, with one device's share of jaxmodels' batch."""
+    from peers.torch_throughput import measure_torch  # PyTorch is a peer, installed apart (and absent in CI)
+
+    _, _, kind, per_device, shape = spec
+    sizes = model_fields(spec)
+    batch = random_batch(kind, per_device, shape, sizes["vocab_size"] if kind == "lm" else sizes["num_classes"])
+    return measure_torch(kind, sizes, batch, steps, warmup, compiled)
+
+
+FRAMEWORKS = ("jaxmodels", "torch", "torch_compile")
+RESULT = "RESULT "  # a worker's last stdout line: this, then its results as JSON
+
+
+def worker(framework: str, workloads: dict[str, tuple], steps: int, warmup: int) -> None:
+    """Measures every workload in `framework` and prints the results (progress goes to stderr)."""
+    results: dict[str, Any] = {}
+    for name, spec in workloads.items():
+        try:
+            if framework == "jaxmodels":
+                results[name] = measure(name, spec, steps, warmup)
+            else:
+                results[name] = measure_peer(spec, steps, warmup, compiled=framework == "torch_compile")
+        except Exception as error:  # one workload's failure (out of memory, no PyTorch) is one of its results
+            results[name] = {"error": f"{type(error).__name__}: {error}"}
+        print(framework, name, json.dumps(results[name]), file=sys.stderr, flush=True)
+    print(RESULT + json.dumps(results), flush=True)
+
+
+def run_worker(framework: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Runs one framework's worker in a child process; {workload: results}, or {'error': why} if it died."""
+    command = [sys.executable, __file__, "--worker", framework, "--steps", str(args.steps)]
+    command += ["--warmup", str(args.warmup)] + (["--smoke"] if args.smoke else [])
+    process = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=args.timeout)
+    lines = [line for line in process.stdout.splitlines() if line.startswith(RESULT)]
+    if not lines:
+        return {"error": f"the {framework} worker exited with status {process.returncode} and no results"}
+    return json.loads(lines[-1][len(RESULT) :])
+
+
+def compare_with_peers(results: dict[str, dict[str, Any]]) -> None:
+    """Adds to each peer result its MFU (jaxmodels' FLOPs per example) and jaxmodels' per-device ratio to it."""
+    for name, ours in results["jaxmodels"].items():
+        if "error" in ours:
+            continue
+        peak = PEAK_BF16.get(ours["device_kind"])
+        per_device = ours["examples_per_second"] / ours["devices"]
+        for framework in FRAMEWORKS[1:]:
+            peer = results.get(framework, {}).get(name)
+            if not peer or "error" in peer:
+                continue
+            rate = peer["examples_per_second"]
+            if peak:
+                peer["mfu_xla"] = round(ours["xla_flops_per_step"] / ours["global_batch"] * rate / peak, 4)
+            if "tokens_per_second" in ours:
+                peer["tokens_per_second"] = round(rate * ours["tokens_per_second"] / ours["examples_per_second"], 1)
+                if peak:
+                    peer["mfu_palm"] = round(ours["palm_flops_per_token"] * peer["tokens_per_second"] / peak, 4)
+            ours[f"per_device_vs_{framework}"] = round(per_device / rate, 3)
 
 
 def main() -> None:
@@ -133,16 +214,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="tiny models and 2 steps: checks the script runs")
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {FRAMEWORKS}")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for each framework's worker")
     parser.add_argument("--out", default="", help="also write the results here as JSON")
+    parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     workloads = SMOKE if args.smoke else WORKLOADS
-    steps, warmup = (2, 1) if args.smoke else (args.steps, args.warmup)
-    results = {"jax": jax.__version__, "backend": jax.default_backend(), "workloads": {}}
-    for name, spec in workloads.items():
-        results["workloads"][name] = measure(name, spec, steps, warmup)
-        print(name, json.dumps(results["workloads"][name]), flush=True)
+    if args.smoke:
+        args.steps, args.warmup = 2, 1
+    if args.worker:
+        worker(args.worker, workloads, args.steps, args.warmup)
+        return
+    frameworks = args.frameworks.split(",")
+    if frameworks[0] != "jaxmodels" or not set(frameworks) <= set(FRAMEWORKS):
+        parser.error(f"--frameworks: jaxmodels first (the peers' MFU uses its FLOP count), then any of {FRAMEWORKS}")
+    results = {framework: run_worker(framework, args) for framework in frameworks}
+    compare_with_peers(results)
+    run = {"jax": jax.__version__, "date": time.strftime("%Y-%m-%d"), "frameworks": results}
+    print(json.dumps(run, indent=2))
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2))
+        Path(args.out).write_text(json.dumps(run, indent=2))
 
 
 if __name__ == "__main__":

@@ -76,37 +76,45 @@ class CharRNN(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, dim: int, heads: int):
+    def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         self.heads, self.c_attn, self.c_proj = heads, nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, time, dim = x.shape
         q, k, v = (
             t.view(batch, time, self.heads, dim // self.heads).transpose(1, 2) for t in self.c_attn(x).split(dim, 2)
         )
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        dropout = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         return self.c_proj(y.transpose(1, 2).reshape(batch, time, dim))
 
 
 class GPTBlock(nn.Module):
-    def __init__(self, dim: int, heads: int):
+    """Pre-LN: x + Dropout(f(LayerNorm(x))) for the attention and the MLP, dropout as in nanoGPT and jaxmodels."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
-        self.ln_1, self.attn, self.ln_2 = nn.LayerNorm(dim), CausalSelfAttention(dim, heads), nn.LayerNorm(dim)
+        self.ln_1, self.attn = nn.LayerNorm(dim), CausalSelfAttention(dim, heads, dropout)
+        self.ln_2, self.drop = nn.LayerNorm(dim), nn.Dropout(dropout)
         self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(approximate="tanh"), nn.Linear(4 * dim, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        x = x + self.drop(self.attn(self.ln_1(x)))
+        return x + self.drop(self.mlp(self.ln_2(x)))
 
 
 class GPT(nn.Module):
     """nanoGPT's model (Karpathy), rewritten: pre-LN blocks, learned positions, tied output layer."""
 
-    def __init__(self, vocab_size: int, block_size: int, num_layers: int, num_heads: int, embed_dim: int):
+    def __init__(
+        self, vocab_size: int, block_size: int, num_layers: int, num_heads: int, embed_dim: int, dropout: float = 0.0
+    ):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab_size, embed_dim), nn.Embedding(block_size, embed_dim)
-        self.blocks = nn.ModuleList([GPTBlock(embed_dim, num_heads) for _ in range(num_layers)])
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList([GPTBlock(embed_dim, num_heads, dropout) for _ in range(num_layers)])
         self.ln_f = nn.LayerNorm(embed_dim)
         _normal_init(self)
         for name, parameter in self.named_parameters():
@@ -114,7 +122,7 @@ class GPT(nn.Module):
                 nn.init.normal_(parameter, std=0.02 / math.sqrt(2 * num_layers))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        h = self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1]))
+        h = self.drop(self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1], device=tokens.device)))
         for block in self.blocks:
             h = block(h)
         return self.ln_f(h) @ self.wte.weight.T
@@ -138,7 +146,7 @@ class BertMLM(nn.Module):
         _normal_init(self)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(tokens.shape[1])
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
         h = self.norm(self.token(tokens) + self.position(positions) + self.segment(torch.zeros_like(tokens)))
         for block in self.blocks:
             h = block(h)
@@ -189,6 +197,50 @@ class CIFARResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.layers(F.relu(self.bn(self.stem(x)))).mean((2, 3)))
+
+
+class Bottleneck(nn.Module):
+    """He et al. (2016) Fig. 5 right, stride on the 3x3 convolution ("v1.5", as torchvision and jaxmodels)."""
+
+    def __init__(self, inputs: int, filters: int, stride: int):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(inputs, filters, 1, bias=False), nn.BatchNorm2d(filters)
+        self.conv2, self.bn2 = nn.Conv2d(filters, filters, 3, stride, 1, bias=False), nn.BatchNorm2d(filters)
+        self.conv3, self.bn3 = nn.Conv2d(filters, 4 * filters, 1, bias=False), nn.BatchNorm2d(4 * filters)
+        self.shortcut = nn.Identity()
+        if stride != 1 or inputs != 4 * filters:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(inputs, 4 * filters, 1, stride, bias=False), nn.BatchNorm2d(4 * filters)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+
+class BottleneckResNet(nn.Module):
+    """The ImageNet ResNet of jaxmodels' `resnet` family with bottleneck blocks (ResNet-50: stages 3, 4, 6, 3)."""
+
+    def __init__(self, stage_sizes: tuple[int, ...], num_classes: int, num_filters: int = 64):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, num_filters, 7, 2, 3, bias=False), nn.BatchNorm2d(num_filters), nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
+        )  # fmt: skip
+        layers, inputs = [], num_filters
+        for stage, blocks in enumerate(stage_sizes):
+            filters = num_filters * 2**stage
+            for block in range(blocks):
+                layers.append(Bottleneck(inputs, filters, 2 if stage > 0 and block == 0 else 1))
+                inputs = 4 * filters
+        self.layers, self.out = nn.Sequential(*layers), nn.Linear(inputs, num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.layers(self.stem(x)).mean((2, 3)))
 
 
 def build_model(case: str, model: dict[str, Any], batches: dict[str, np.ndarray]) -> nn.Module:
