@@ -256,7 +256,7 @@ def build_model(case: str, model: dict[str, Any], batches: dict[str, np.ndarray]
             model["vocab_size"], model["embed_dim"], model["hidden_size"], model["num_layers"], model["cell"]
         )
     if case == "char_gpt":
-        sizes = ("vocab_size", "block_size", "num_layers", "num_heads", "embed_dim")
+        sizes = ("vocab_size", "block_size", "num_layers", "num_heads", "embed_dim", "dropout")
         return GPT(*(model[key] for key in sizes))
     if case == "bert_mlm":
         sizes = ("vocab_size", "max_length", "num_segments", "num_layers", "num_heads", "embed_dim", "mlp_dim")
