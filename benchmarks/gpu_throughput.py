@@ -181,7 +181,10 @@ def run_worker(framework: str, args: argparse.Namespace) -> dict[str, Any]:
     """Runs one framework's worker in a child process; {workload: results}, or {'error': why} if it died."""
     command = [sys.executable, __file__, "--worker", framework, "--steps", str(args.steps)]
     command += ["--warmup", str(args.warmup)] + (["--smoke"] if args.smoke else [])
-    process = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=args.timeout)
+    try:
+        process = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"the {framework} worker took more than --timeout {args.timeout:g} s"}
     lines = [line for line in process.stdout.splitlines() if line.startswith(RESULT)]
     if not lines:
         return {"error": f"the {framework} worker exited with status {process.returncode} and no results"}
@@ -191,7 +194,7 @@ def run_worker(framework: str, args: argparse.Namespace) -> dict[str, Any]:
 def compare_with_peers(results: dict[str, dict[str, Any]]) -> None:
     """Adds to each peer result its MFU (jaxmodels' FLOPs per example) and jaxmodels' per-device ratio to it."""
     for name, ours in results["jaxmodels"].items():
-        if "error" in ours:
+        if not isinstance(ours, dict) or "error" in ours:  # the worker or this workload failed
             continue
         peak = PEAK_BF16.get(ours["device_kind"])
         per_device = ours["examples_per_second"] / ours["devices"]
