@@ -19,7 +19,6 @@ GPU memory (JAX reserves most of it at start).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import subprocess
@@ -33,6 +32,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+from peers.cases import model_sizes
 
 from jaxmodels.models import get_model
 from jaxmodels.steps import create_train_state, train_step
@@ -142,18 +142,12 @@ def measure(name: str, spec: tuple, steps: int, warmup: int) -> dict[str, Any]:
     return result
 
 
-def model_fields(spec: tuple) -> dict[str, Any]:
-    """The resolved sizes of a workload's jaxmodels model (a variant's published sizes included)."""
-    model = get_model(spec[0], **spec[1])
-    return {field.name: getattr(model, field.name) for field in dataclasses.fields(model) if field.init}
-
-
 def measure_peer(spec: tuple, steps: int, warmup: int, compiled: bool) -> dict[str, Any]:
     """The workload in PyTorch on one device, with one device's share of jaxmodels' batch."""
     from peers.torch_throughput import measure_torch  # PyTorch is a peer, installed apart (and absent in CI)
 
     _, _, kind, per_device, shape = spec
-    sizes = model_fields(spec)
+    sizes = model_sizes(get_model(spec[0], **spec[1]))
     batch = random_batch(kind, per_device, shape, sizes["vocab_size"] if kind == "lm" else sizes["num_classes"])
     return measure_torch(kind, sizes, batch, steps, warmup, compiled)
 

@@ -49,6 +49,12 @@ CASES: dict[str, Case] = {
 }
 
 
+def model_sizes(model: Any) -> dict[str, Any]:
+    """A jaxmodels model's fields as built (the config's sizes completed by the data or a variant, e.g.
+    vocab_size, num_layers): what a peer builds its network from."""
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
+
+
 def save_batches(path: Path, batches: list[dict[str, np.ndarray]], config: dict[str, Any]) -> None:
     """Writes the shared batches (stacked per key) and the resolved config (JSON) for the peer workers."""
     stacked = {key: np.stack([batch[key] for batch in batches]) for key in batches[0]}

@@ -8,7 +8,6 @@ of one checkpoint save.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from jaxmodels.checkpoint import Checkpointer
 from jaxmodels.compile_report import compile_report
 from jaxmodels.data.feeds import ResidentFeed
 from jaxmodels.experiment import build_experiment
-from peers.cases import CASES, EXPERIMENTS, NUM_BATCHES, save_batches
+from peers.cases import CASES, EXPERIMENTS, NUM_BATCHES, model_sizes, save_batches
 
 
 class JaxmodelsRunner:
@@ -55,9 +54,7 @@ class JaxmodelsRunner:
         select = jax.jit(feed.select_batch)
         steps = range(self.step, self.step + NUM_BATCHES)
         batches = [jax.device_get(select(jnp.int32(s), *feed.args_for_step(s))) for s in steps]
-        model = self.experiment.model  # its fields: the config's sizes completed by the data (e.g. vocab_size)
-        fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
-        config = {**self.config.to_dict(), "model": fields}
+        config = {**self.config.to_dict(), "model": model_sizes(self.experiment.model)}
         save_batches(path, [{k: np.asarray(v) for k, v in b.items()} for b in batches], config)
 
     def extras(self) -> dict[str, Any]:

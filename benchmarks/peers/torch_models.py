@@ -301,7 +301,7 @@ class TorchRunner:
         if batches["inputs"].ndim == 5:  # (batches, batch, H, W, C) images -> NCHW
             batches = {**batches, "inputs": batches["inputs"].transpose(0, 1, 4, 2, 3)}
         self.batches = [
-            {key: _tensor(value[i]) for key, value in batches.items()} for i in range(len(batches["inputs"]))
+            {key: as_tensor(value[i]) for key, value in batches.items()} for i in range(len(batches["inputs"]))
         ]
         self.step = 0
         self.run(1)
@@ -321,7 +321,7 @@ class TorchRunner:
             self.step += 1
 
 
-def _tensor(array: np.ndarray) -> torch.Tensor:
+def as_tensor(array: np.ndarray) -> torch.Tensor:
     """Integers as int64 (what embeddings and cross-entropy take), everything else as float32."""
     if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
         return torch.from_numpy(np.ascontiguousarray(array.astype(np.int64)))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from peers.torch_models import GPT, BottleneckResNet, loss_of
+from peers.torch_models import GPT, BottleneckResNet, as_tensor, loss_of
 
 
 def build(kind: str, sizes: dict[str, Any]) -> nn.Module:
@@ -37,11 +37,7 @@ def measure_torch(
     if kind == "images":
         model = model.to(memory_format=torch.channels_last)
         batch = {**batch, "inputs": batch["inputs"].transpose(0, 3, 1, 2)}  # NHWC -> NCHW (stored channels-last)
-    tensors = {
-        key: torch.from_numpy(np.ascontiguousarray(value.astype(np.int64 if value.dtype.kind == "i" else np.float32)))
-        for key, value in batch.items()
-    }
-    tensors = {key: value.to(device) for key, value in tensors.items()}
+    tensors = {key: as_tensor(value).to(device) for key, value in batch.items()}
     if kind == "images":
         tensors["inputs"] = tensors["inputs"].contiguous(memory_format=torch.channels_last)
     # optax.adamw(3e-4), as the jaxmodels side: weight decay 1e-4 on every parameter.
