@@ -23,7 +23,8 @@ import jax.numpy as jnp
 
 from jaxmodels import config as config_lib
 from jaxmodels.checkpoint import Checkpointer
-from jaxmodels.loop import _run, build_experiment
+from jaxmodels.experiment import build_experiment
+from jaxmodels.loop import _run
 from jaxmodels.metric_writers import MetricWriter, ProgressDisplay
 from jaxmodels.preemption import PreemptionGuard
 
@@ -38,7 +39,7 @@ def timed_run(experiment, config, workdir: Path) -> float:
     progress = ProgressDisplay(config.train.num_steps, 0, enabled=False)
     started = time.perf_counter()
     with PreemptionGuard() as guard:
-        _run(experiment, state, experiment.zero_metrics, 0, checkpointer, writer, progress, guard)
+        _run(experiment, state, experiment.zero_metrics, 0, checkpointer, writer, progress, guard, stoppers=())
     checkpointer.close()  # waits for the last asynchronous save
     elapsed = time.perf_counter() - started
     writer.close()
@@ -46,17 +47,21 @@ def timed_run(experiment, config, workdir: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Any other argument is a config override, e.g. --config.data.batch_size=64.",
+    )
     parser.add_argument("--experiment", default=str(EXPERIMENTS / "shakespeare_char_gpt.py"))
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. --config.model.name=mlp")
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()
+    if not all(override.startswith("--config.") for override in overrides):
+        parser.error(f"unrecognized arguments: {' '.join(overrides)} (config overrides start with --config.)")
 
     config = config_lib.load_config_file(args.experiment)
     config = config_lib.apply_overrides(
-        config, [f"--config.train.num_steps={args.steps}", "--config.train.progress_bar=False", *args.overrides]
+        config, [f"--config.train.num_steps={args.steps}", "--config.train.progress_bar=False", *overrides]
     )
     settings = {
         f"save every {args.every} steps (async)": args.every,

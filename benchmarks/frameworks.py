@@ -149,7 +149,8 @@ def measure_case(case: str, frameworks: list[str], args: argparse.Namespace, log
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {FRAMEWORKS}")
+    names = ", ".join(FRAMEWORKS)
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {names}")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds; the median is reported")
     parser.add_argument("--seconds", type=float, default=2.0, help="of each framework in each round")
     parser.add_argument("--startup_timeout", type=float, default=300.0, help="build + first step + warm-up, s")
@@ -159,7 +160,7 @@ def main() -> None:
     cases, frameworks = args.cases.split(","), args.frameworks.split(",")
     unknown = sorted(set(frameworks) - set(FRAMEWORKS)) + sorted(set(cases) - set(CASES))
     if unknown:
-        parser.error(f"unknown {', '.join(unknown)}: --cases takes {', '.join(CASES)}; --frameworks {FRAMEWORKS}")
+        parser.error(f"unknown {', '.join(unknown)}: --cases takes {', '.join(CASES)}; --frameworks takes {names}")
     if frameworks[0] != "jaxmodels":
         parser.error("--frameworks must start with jaxmodels: it writes the batches the others train on")
     with tempfile.TemporaryDirectory() as logs:

@@ -211,7 +211,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="tiny models and 2 steps: checks the script runs")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {FRAMEWORKS}")
+    names = ", ".join(FRAMEWORKS)
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help=f"comma-separated, of {names}")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for each framework's worker")
     parser.add_argument("--out", default="", help="also write the results here as JSON")
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
@@ -224,7 +225,7 @@ def main() -> None:
         return
     frameworks = args.frameworks.split(",")
     if frameworks[0] != "jaxmodels" or not set(frameworks) <= set(FRAMEWORKS):
-        parser.error(f"--frameworks: jaxmodels first (the peers' MFU uses its FLOP count), then any of {FRAMEWORKS}")
+        parser.error(f"--frameworks: jaxmodels first (the peers' MFU uses its FLOP count), then any of {names}")
     results = {framework: run_worker(framework, args) for framework in frameworks}
     compare_with_peers(results)
     run = {"jax": jax.__version__, "date": time.strftime("%Y-%m-%d"), "frameworks": results}
