@@ -263,3 +263,14 @@ def test_checkpoint_overhead_times_the_loop_with_and_without_saves(data_dir: str
     assert result["saves"] == 4 and result["steps"] == 40
     assert set(result["seconds"]) == {"save every 10 steps (async)", "save only at the end"}
     assert min(result["seconds"].values()) > 0
+
+
+def test_mnist1d_table_reproduces_the_logistic_regression_row(data_dir: str, tmp_path: Path) -> None:
+    args = ("--models", "logreg", "--seeds", "0", "--out", str(tmp_path), "--data_dir", data_dir)
+    finished = run_script("mnist1d_table.py", *args)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    (row,) = markdown_rows(finished.stdout)
+    assert row[:2] == ["logreg", "32 ± 1"] and row[4] == "1"
+    final, best = (float(cell.split(" ± ")[0]) for cell in row[2:4])
+    assert 29 <= final <= 35 and final <= best  # Greydanus (2020), Table 1: 32 ± 1 %
+    assert (tmp_path / "logreg_seed0" / "metrics.jsonl").exists()
