@@ -172,7 +172,7 @@ def test_gpu_throughput_smoke_runs_data_parallel_and_reports_missing_peers(
         assert result["examples_per_second"] > 0 and result["xla_flops_per_step"] > 0
         assert result["mfu_xla"] is None  # no known peak for a CPU
         assert "per_device_vs_torch" not in result  # no peer result to compare with
-    # Three steps from initialisation: the losses are still near chance (vocabulary 32, 10 classes).
+    # Four steps from initialisation: the losses are still near chance (vocabulary 32, 10 classes).
     assert abs(gpt["loss"] - math.log(32)) < 0.5 and 0 < resnet["loss"] < math.log(10) + 1
     tokens_per_step = gpt["global_batch"] * 16
     assert gpt["tokens_per_second"] == pytest.approx(gpt["examples_per_second"] * 16, rel=1e-3)
