@@ -188,6 +188,19 @@ def test_gpu_throughput_refuses_a_peer_without_jaxmodels_first() -> None:
     assert finished.returncode == 2 and "jaxmodels first" in finished.stderr
 
 
+def test_gpu_throughput_imports_nothing_the_gpu_image_lacks() -> None:
+    """The GPU image has JAX, Flax and Optax but no grain, TFDS, Orbax or ml_collections: the script must not
+    import them (nor PyTorch, which only its peer workers import)."""
+    absent = ("grain", "tensorflow_datasets", "orbax", "ml_collections", "torch")
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks'); import gpu_throughput; "
+        f"print(sorted(name for name in {absent!r} if name in sys.modules))"
+    )
+    finished = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.strip() == "[]"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The scripts the docs quote
 # ---------------------------------------------------------------------------------------------------------------
@@ -275,15 +288,3 @@ def test_mnist1d_table_reproduces_the_logistic_regression_row(data_dir: str, tmp
     assert 29 <= final <= 35 and final <= best  # Greydanus (2020), Table 1: 32 ± 1 %
     assert (tmp_path / "logreg_seed0" / "metrics.jsonl").exists()
 
-
-def test_gpu_throughput_imports_nothing_the_gpu_image_lacks() -> None:
-    """The GPU image has JAX, Flax and Optax but no grain, TFDS, Orbax or ml_collections: the script must not
-    import them (nor PyTorch, which only its peer workers import)."""
-    absent = ("grain", "tensorflow_datasets", "orbax", "ml_collections", "torch")
-    code = (
-        "import sys; sys.path.insert(0, 'benchmarks'); import gpu_throughput; "
-        f"print(sorted(name for name in {absent!r} if name in sys.modules))"
-    )
-    finished = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    assert finished.stdout.strip() == "[]"
