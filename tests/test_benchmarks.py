@@ -287,4 +287,3 @@ def test_mnist1d_table_reproduces_the_logistic_regression_row(data_dir: str, tmp
     final, best = (float(cell.split(" ± ")[0]) for cell in row[2:4])
     assert 29 <= final <= 35 and final <= best  # Greydanus (2020), Table 1: 32 ± 1 %
     assert (tmp_path / "logreg_seed0" / "metrics.jsonl").exists()
-
