@@ -6,6 +6,7 @@
   attributions add up to F(x) - F(x') (the paper's completeness axiom), up to the sum's error.
 - `attention_maps`: the attention weights every Transformer layer sows as Flax 'intermediates' (no change of
   the model's outputs), one (heads, queries, keys) array per layer.
+
 `plot` draws one of them for one example; `jaxmodels explain` writes it to a PNG.
 """
 

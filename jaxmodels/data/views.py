@@ -36,7 +36,9 @@ class DataView:
         device (resident) or streamed by Grain, as `data.loader` says.
     train_examples: an endless Grain dataset of examples (MapDataset) or of ready batches
         (IterDataset), for views that sample (LM windows, masking, word2vec pairs).
+
     eval_examples: host arrays of the whole eval split, batched with padding by the loop.
+
     model_sizes: constructor arguments the data fixes, e.g. {'vocab_size': 70}.
     """
 

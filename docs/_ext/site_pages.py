@@ -1,0 +1,56 @@
+"""Sphinx extension: writes the generated pages into docs/_generated/ before Sphinx reads the sources.
+
+Everything a reference page states comes from the repository when the site is built: the CLI reference from the
+argument parser, the API reference from the docstrings, the model zoo from the registry, the experiments
+catalogue from experiments/*.py, the notebook pages from notebooks/*.ipynb and the landing page's reproductions
+from docs/reproductions.md. A new subcommand, function, model, experiment or notebook appears with no edit here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api_reference import api_files
+from cli_reference import cli_page
+from experiments_catalogue import catalogue_page, experiment_files
+from generated_tree import sync
+from model_zoo import models_page
+from notebook_pages import glance, notebook_files, thumbnails
+from sphinx.application import Sphinx
+
+from jaxmodels.config import load_config_file
+from jaxmodels.models.registry import family_of
+
+GENERATED = "_generated"  # under the source folder (docs/), git-ignored
+
+
+def _experiments_by_family(repo: Path) -> dict[str, list[str]]:
+    used_by: dict[str, list[str]] = {}
+    for path in experiment_files(repo):
+        used_by.setdefault(family_of(load_config_file(path).model.name), []).append(path.stem)
+    return used_by
+
+
+def generated_files(docs: Path) -> dict[str, str | bytes]:
+    """Every generated file, by its path under docs/_generated."""
+    repo = docs.parent
+    notebooks = notebook_files(repo)
+    return {
+        **notebooks,
+        **thumbnails(notebooks),
+        "glance.md": glance((docs / "reproductions.md").read_text(), notebooks),
+        "cli.md": cli_page(),
+        "experiments.md": catalogue_page(repo),
+        "models.md": models_page(repo, _experiments_by_family(repo)),
+        **api_files(),
+    }
+
+
+def generate(app: Sphinx) -> None:
+    docs = Path(app.srcdir)
+    sync(docs / GENERATED, generated_files(docs))
+
+
+def setup(app: Sphinx) -> dict[str, bool]:
+    app.connect("builder-inited", generate)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
