@@ -37,7 +37,8 @@ autodoc_preserve_defaults = True
 
 html_theme = "sphinx_book_theme"
 html_title = "jaxmodels"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["site.css"]
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,

@@ -23,17 +23,16 @@ def _rst(lines: list[str]) -> list[str]:
 
 def package_page() -> str:
     """`jaxmodels`: the package docstring, then each name of `__all__`, a class with its members."""
-    lines = ["# `jaxmodels`", "", *_rst([".. automodule:: jaxmodels", ""])]
+    lines = ["# jaxmodels", "", *_rst([".. automodule:: jaxmodels", ""])]
     for name in jaxmodels.__all__:
         kind = "autoclass" if inspect.isclass(getattr(jaxmodels, name)) else "autofunction"
         options = ["   :members:"] if kind == "autoclass" else []
-        directive = _rst([f".. {kind}:: jaxmodels.{name}", *options])
-        lines += ["", f"(api-{name})=", f"## `jaxmodels.{name}`", "", *directive]
+        lines += ["", *_rst([f".. {kind}:: jaxmodels.{name}", *options])]
     documented = {module for name in MODULES for module in modules_of(name)}
     types = [cls for cls in _types_in_signatures([getattr(jaxmodels, name) for name in jaxmodels.__all__])
              if cls.__module__ not in documented]  # fmt: skip
     if types:
-        lines += ["", "(api-types)=", "## Types in these signatures", ""]
+        lines += ["", "## Types in these signatures", ""]
         lines += _rst([line for cls in sorted(types, key=_path) for line in (f".. autoclass:: {_path(cls)}", "")])
     return "\n".join(lines) + "\n"
 

@@ -76,7 +76,7 @@ def models_page(repo: Path, used_by: dict[str, list[str]]) -> str:
     families = [name for name in names if family_of(name) == name]
 
     def count(name: str) -> str:
-        return f"{counts[name][0]:,}" if name in counts else "set by its sizes and the data"
+        return f"{counts[name][0]:,}" if name in counts else "set by the data: {ref}`jaxmodels compile <cli-compile>`"
 
     lines = [
         "# Model zoo",
@@ -84,7 +84,8 @@ def models_page(repo: Path, used_by: dict[str, list[str]]) -> str:
         "Every model of the registry (`config.model.name`): a *family* is one Flax module whose sizes are free",
         "config keys; a *variant* is a published size of a family, which fixes the architecture and leaves the",
         "sizes the data decides (`num_classes`, `vocab_size`) to the data. Parameter counts are computed when this",
-        "page is built, with `jax.eval_shape`, on the inputs named beside them. How to add a model or a size:",
+        "page is built, with `jax.eval_shape`, on the inputs named beside them; a family whose sizes depend on the",
+        "data has its count in `jaxmodels compile --config EXPERIMENT`. How to add a model or a size:",
         "{py:mod}`jaxmodels.models.registry`.",
         "",
         "| model | family | parameters | experiments |",

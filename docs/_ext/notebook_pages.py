@@ -39,33 +39,33 @@ def title(notebook_text: str) -> str:
 
 
 def thumbnails(notebooks: dict[str, str]) -> dict[str, bytes]:
-    """Each notebook's main plot, its last PNG output (the result it ends on), as `thumbnails/<name>.png`."""
+    """Each notebook's main plot, its first PNG output (the notebooks open their results on the headline plot),
+    as `thumbnails/<name>.png`."""
     return {
-        f"thumbnails/{Path(path).stem}.png": images[-1]
+        f"thumbnails/{Path(path).stem}.png": images[0]
         for path, text in notebooks.items()
         if (images := png_outputs(text))
     }
 
 
 def glance(reproductions_md: str, notebooks: dict[str, str]) -> str:
-    """docs/reproductions.md's table as Markdown for a page in the generated folder's parent: a thumbnail of the
-    notebook's main plot first (once per notebook), and the notebook's name as a link to its page. A notebook the
-    table lacks gets a row of its own, named by its title."""
+    """A card per notebook for a page in the generated folder's parent: the notebook's main plot and its title,
+    both linking to its page, then its rows of docs/reproductions.md's table, one line per column. A notebook the
+    table lacks still gets its card; a row naming no notebook fails the build (a link to a missing page)."""
     rows = markdown_table(reproductions_md)
-    columns = list(rows[0])
-    names = {Path(path).stem: path for path in notebooks}
-    by_notebook = {name: [] for name in names}
+    stems = {Path(path).stem: text for path, text in notebooks.items()}
+    by_notebook: dict[str, list[dict[str, str]]] = {name: [] for name in stems}
     for row in rows:
-        name = re.sub(r"[`\s]", "", row[NOTEBOOK_COLUMN])
-        by_notebook.setdefault(name, []).append(row)  # a name without a notebook fails the build: a dead link
-    lines = ["| plot | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        by_notebook.setdefault(re.sub(r"[`\s]", "", row[NOTEBOOK_COLUMN]), []).append(row)
+    lines = []
     for name, its_rows in by_notebook.items():
         page = f"_generated/notebooks/{name}.ipynb"
-        has_plot = name in names and png_outputs(notebooks[names[name]])
-        thumbnail = f"[![the main plot of {name}](_generated/thumbnails/{name}.png)]({page})" if has_plot else ""
-        if not its_rows:
-            its_rows = [{column: "" for column in columns} | {columns[0]: title(notebooks[names[name]])}]
-        for index, row in enumerate(its_rows):
-            cells = {**row, NOTEBOOK_COLUMN: f"[{name}]({page})"}
-            lines.append(f"| {thumbnail if index == 0 else ''} | " + " | ".join(cells[c] for c in columns) + " |")
-    return "\n".join(lines) + "\n"
+        plot = f"[![the main plot of {name}](_generated/thumbnails/{name}.png)]({page})"
+        heading = title(stems[name]) if name in stems else name
+        lines += [":::{container} glance", plot if name in stems and png_outputs(stems[name]) else "", ""]
+        lines += [f"**[{heading}]({page})**", ""]
+        for row in its_rows:
+            lines += [f"- *{column}*: {value}" for column, value in row.items() if column != NOTEBOOK_COLUMN]
+            lines.append("")
+        lines += [":::", ""]
+    return "\n".join(lines)
