@@ -46,6 +46,7 @@ html_theme_options = {
 }
 html_context = {"default_mode": "light"}  # a mode must be set, or the theme logs "Got invalid theme mode"
 html_show_sourcelink = False
+html_show_search_summary = False  # the summaries are fetched pages, which a browser refuses for a file:// folder
 
 # `-n` checks every cross-reference; types of other packages (flax, jax, numpy, the standard library) cannot be
 # resolved offline (no intersphinx inventories), so only jaxmodels' own names are held to it.

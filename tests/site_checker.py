@@ -2,7 +2,7 @@
 and, to show they catch each fault, on damaged copies of it.
 
 `serve` puts a folder on http://127.0.0.1 (as `python -m http.server` would), `launch` starts headless Chromium
-(the Debian package, through Playwright: no browser download), `visit` opens one page and records what a reader's
+(the Debian package, through Playwright: no browser download), `crawl` opens pages and records what a reader's
 browser did (status, console errors, requests to other hosts, which it aborts, ids, links, images), and the
 `*_problems` functions turn those records into one readable line per fault.
 """
@@ -110,34 +110,66 @@ def pages_of(folder: Path) -> list[str]:
     return sorted(page for page in pages if not page.startswith(("_static/", "_sources/")))  # the theme's own files
 
 
-def visit(browser: Any, base_url: str, path: str) -> PageReport:
-    """Opens `base_url + path` in a fresh browser context and records what happened; requests to any host but
-    127.0.0.1 are aborted and recorded."""
+def crawl(browser: Any, base_url: str, paths: list[str]) -> dict[str, PageReport]:
+    """Opens each of `paths` (relative to `base_url`: http://127.0.0.1:PORT/ or a folder's file:// URL) in turn, in
+    one browser context whose requests to any other host are aborted, and records what happened on each page."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    console_errors: list[str] = []
     foreign: list[str] = []
 
     def route(request_route: Any) -> None:
         url = request_route.request.url
-        if urlsplit(url).hostname == HOST:
+        if urlsplit(url).hostname == HOST or url.startswith("file:"):  # the site served, or opened as a folder
             request_route.continue_()
         else:
             foreign.append(url)
             request_route.abort()
 
     context.route("**/*", route)
+    reports = {}
+    try:
+        for path in paths:
+            foreign.clear()
+            reports[path] = _visit(context, base_url, path, foreign)
+    finally:
+        context.close()
+    return reports
+
+
+def visit(browser: Any, base_url: str, path: str) -> PageReport:
+    """`crawl` of one page."""
+    return crawl(browser, base_url, [path])[path]
+
+
+def _visit(context: Any, base_url: str, path: str, foreign: list[str]) -> PageReport:
+    console_errors: list[str] = []
     page = context.new_page()
     page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
     page.on("pageerror", lambda error: console_errors.append(str(error)))
     try:
         response = page.goto(base_url + path, wait_until="load")
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("networkidle")  # requests a script makes after the load event count too
         found = page.evaluate(_READ_PAGE)
     finally:
-        context.close()
+        page.close()
     images = [Image(i["src"], i["naturalWidth"], i["width"], i["height"], i["output"]) for i in found["images"]]
     status = response.status if response is not None else 0
-    return PageReport(path, status, console_errors, foreign, set(found["ids"]), found["links"], images)
+    return PageReport(path, status, console_errors, list(foreign), set(found["ids"]), found["links"], images)
+
+
+def search(browser: Any, base_url: str, query: str) -> tuple[list[str], list[str]]:
+    """The result links of the site's search page for `query`, and the console errors it logged meanwhile."""
+    context = browser.new_context()
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+    try:
+        page.goto(f"{base_url}search.html?q={query}")
+        page.wait_for_selector("#search-results li a", timeout=20_000)
+        page.wait_for_load_state("networkidle")
+        hits = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.href)")
+    finally:
+        context.close()
+    return hits, console_errors
 
 
 def page_problems(report: PageReport) -> list[str]:

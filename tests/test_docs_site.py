@@ -23,11 +23,13 @@ from jaxmodels.cli import _parser
 from tests.site_checker import (
     CHROMIUM_MISSING,
     PageReport,
+    crawl,
     launch,
     link_problems,
     output_image_problems,
     page_problems,
     pages_of,
+    search,
     serve,
     visit,
 )
@@ -92,7 +94,7 @@ def base_url(site: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def reports(browser: Any, base_url: str, site: Path) -> dict[str, PageReport]:
     """Every page of the site, opened once in the browser."""
-    return {path: visit(browser, base_url, path) for path in pages_of(site)}
+    return crawl(browser, base_url, pages_of(site))
 
 
 def test_the_site_builds_with_warnings_as_errors(build):
@@ -148,13 +150,21 @@ def test_the_cli_reference_lists_every_subcommand_and_its_flags(browser, base_ur
 
 
 def test_search_works_offline(browser, base_url):
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(base_url + "search.html?q=checkpoint")
-    page.wait_for_selector("#search-results li a", timeout=20_000)
-    hits = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.href)")
-    context.close()
+    hits, console_errors = search(browser, base_url, "checkpoint")
     assert any(hit.startswith(base_url + "checkpoints.html") for hit in hits)
+    assert console_errors == []
+
+
+def test_the_site_works_from_a_plain_folder(browser, site):
+    folder = site.as_uri() + "/"
+    pages = ["index.html", notebook_page(NOTEBOOKS[0]), API_PAGE]
+    reports = crawl(browser, folder, pages)
+    assert [problem for report in reports.values() for problem in page_problems(report)] == []
+    assert link_problems(list(reports.values()), site, folder) == []
+    assert output_image_problems(reports[pages[1]], png_outputs(NOTEBOOKS[0])) == []
+    hits, console_errors = search(browser, folder, "checkpoint")
+    assert any(hit.startswith(folder + "checkpoints.html") for hit in hits)
+    assert console_errors == []
 
 
 def test_screenshots_for_a_reader(browser, base_url):
