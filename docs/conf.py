@@ -28,6 +28,7 @@ nb_merge_streams = True  # the lines a cell printed stay one block
 nb_ipywidgets_js = {}  # no widget outputs: no require.js from a CDN
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3  # guides link to their sections as `#heading-text`
+smartquotes = False  # `--flag` and 'quotes' stay as typed: commands are copied from these pages
 
 # The docstrings write code as `name` (Markdown habit): show it as code.
 default_role = "code"

@@ -51,6 +51,13 @@ def generate(app: Sphinx) -> None:
     sync(docs / GENERATED, generated_files(docs))
 
 
+def link_notebook_pages(app: Sphinx, docname: str, source: list[str]) -> None:
+    """A guide links a notebook as the repository holds it (`../notebooks/NAME.ipynb`, right on GitHub); on the
+    site that link goes to the notebook's page."""
+    source[0] = source[0].replace("](../notebooks/", f"](/{GENERATED}/notebooks/")
+
+
 def setup(app: Sphinx) -> dict[str, bool]:
     app.connect("builder-inited", generate)
+    app.connect("source-read", link_notebook_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
