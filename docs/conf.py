@@ -33,7 +33,7 @@ smartquotes = False  # `--flag` and 'quotes' stay as typed: commands are copied 
 # The docstrings write code as `name` (Markdown habit): show it as code.
 default_role = "code"
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
 
 html_theme = "sphinx_book_theme"

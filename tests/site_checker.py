@@ -40,6 +40,7 @@ _READ_PAGE = """() => ({
   ids: [...document.querySelectorAll('[id]')].map(e => e.id)
         .concat([...document.querySelectorAll('a[name]')].map(e => e.name)),
   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+  text: document.body.innerText,
   images: [...document.querySelectorAll('img')].map(img => {
     const box = img.getBoundingClientRect();
     return {src: img.currentSrc || img.src, naturalWidth: img.naturalWidth, width: box.width, height: box.height,
@@ -71,6 +72,7 @@ class PageReport:
     ids: set[str]
     links: list[str]  # absolute URLs
     images: list[Image]
+    text: str  # as the reader sees it
 
     @property
     def output_images(self) -> list[Image]:
@@ -153,7 +155,8 @@ def _visit(context: Any, base_url: str, path: str, foreign: list[str]) -> PageRe
         page.close()
     images = [Image(i["src"], i["naturalWidth"], i["width"], i["height"], i["output"]) for i in found["images"]]
     status = response.status if response is not None else 0
-    return PageReport(path, status, console_errors, list(foreign), set(found["ids"]), found["links"], images)
+    ids = set(found["ids"])
+    return PageReport(path, status, console_errors, list(foreign), ids, found["links"], images, found["text"])
 
 
 def search(browser: Any, base_url: str, query: str) -> tuple[list[str], list[str]]:

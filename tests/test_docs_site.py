@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docutils.nodes import make_id
 
 import jaxmodels
 from jaxmodels.cli import _parser
+from jaxmodels.models.registry import available_models, family_of
 from tests.site_checker import (
     CHROMIUM_MISSING,
     PageReport,
@@ -39,6 +41,8 @@ SCREENSHOTS = REPO / "docs" / "_build" / "screenshots"
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 API_PAGE = "_generated/api/jaxmodels.html"
 CLI_PAGE = "_generated/cli.html"
+MODELS_PAGE = "_generated/models.html"
+EXPERIMENTS_PAGE = "_generated/experiments.html"
 
 
 def notebook_page(notebook: Path) -> str:
@@ -137,13 +141,21 @@ def test_the_api_reference_lists_every_public_name(reports):
     assert {f"jaxmodels.{name}" for name in jaxmodels.__all__} <= reports[API_PAGE].ids
 
 
+def test_the_model_zoo_lists_every_model_and_the_experiments_catalogue_every_experiment(reports):
+    models, experiments = reports[MODELS_PAGE], reports[EXPERIMENTS_PAGE]
+    assert {make_id(f"model-{family_of(name)}") for name in available_models()} <= models.ids  # as docutils writes it
+    assert [name for name in available_models() if name not in models.text.split()] == []
+    assert {make_id(f"experiment-{path.stem}") for path in (REPO / "experiments").glob("*.py")} <= experiments.ids
+
+
 def test_the_cli_reference_lists_every_subcommand_and_its_flags(browser, base_url, reports):
-    assert {f"cli-{name}" for name in subcommands()} <= reports[CLI_PAGE].ids
+    assert {make_id(f"cli-{name}") for name in subcommands()} <= reports[CLI_PAGE].ids
     context = browser.new_context()
     page = context.new_page()
     page.goto(base_url + CLI_PAGE)
     for name, command in subcommands().items():
-        section = page.locator(f"section#cli-{name}, section:has(> #cli-{name})").first.inner_text()
+        anchor = make_id(f"cli-{name}")
+        section = page.locator(f"section#{anchor}, section:has(> #{anchor})").first.inner_text()
         flags = [flag for action in command._actions for flag in action.option_strings]
         assert flags and [flag for flag in flags if flag not in section] == [], name
     context.close()
@@ -212,12 +224,12 @@ def test_a_dead_link_is_reported(browser, damaged):
 
 
 def test_a_missing_anchor_is_reported(browser, damaged):
-    name = next(iter(subcommands()))
+    anchor = make_id(f"cli-{next(iter(subcommands()))}")
     cli = damaged / CLI_PAGE
-    cli.write_text(cli.read_text().replace(f'id="cli-{name}"', 'id="renamed"'))
+    cli.write_text(cli.read_text().replace(f'id="{anchor}"', 'id="renamed"'))
     with serve(damaged) as url:
         problems = link_problems([visit(browser, url, CLI_PAGE)], damaged, url)
-    assert f"{CLI_PAGE}: link {url}{CLI_PAGE}#cli-{name}: no #cli-{name} in {CLI_PAGE}" in problems
+    assert f"{CLI_PAGE}: link {url}{CLI_PAGE}#{anchor}: no #{anchor} in {CLI_PAGE}" in problems
 
 
 def test_a_request_to_another_host_and_a_console_error_are_reported(browser, damaged):

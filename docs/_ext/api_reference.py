@@ -95,12 +95,13 @@ def api_files() -> dict[str, str]:
     """The API pages by path in the generated folder, with an index that lists them and the model zoo."""
     pages = {"api/jaxmodels.md": package_page()}
     pages |= {f"api/{name}.md": module_page(name) for name in MODULES}
-    toctree = ["```{toctree}", "jaxmodels", *MODULES, "../models", "```"]
+    toctree = ["```{toctree}", "jaxmodels", *MODULES, "```"]
     index = [
         "# API reference",
         "",
         "Generated from the docstrings. `import jaxmodels as jm` gives the names of the first page; the guide",
-        "[The Python API](../../api.md) tells the same story with examples.",
+        "[The Python API](../../api.md) tells the same story with examples; the models are in the",
+        "[model zoo](../models.md).",
         "",
         *toctree,
     ]

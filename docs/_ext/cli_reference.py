@@ -63,7 +63,7 @@ def cli_page(parser: argparse.ArgumentParser | None = None) -> str:
         "",
         "| command | what it does |",
         "|---|---|",
-        *(f"| [`{name}`](#cli-{name}) | {_text(summaries.get(name, ''))} |" for name in subcommands(parser)),
+        *(f"| {{ref}}`{name} <cli-{name}>` | {_text(summaries.get(name, ''))} |" for name in subcommands(parser)),
     ]
     for name, command in subcommands(parser).items():
         lines += [

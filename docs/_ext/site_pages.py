@@ -8,8 +8,11 @@ from docs/reproductions.md. A new subcommand, function, model, experiment or not
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
+import flax.linen as nn
 from api_reference import api_files
 from cli_reference import cli_page
 from experiments_catalogue import catalogue_page, experiment_files
@@ -57,7 +60,16 @@ def link_notebook_pages(app: Sphinx, docname: str, source: list[str]) -> None:
     source[0] = source[0].replace("](../notebooks/", f"](/{GENERATED}/notebooks/")
 
 
+def hide_flax_fields(app: Sphinx, what: str, name: str, obj: Any, options: Any, signature: str | None,
+                     return_annotation: str | None) -> tuple[str | None, str | None] | None:  # fmt: skip
+    """A model class's signature without the `parent` and `name` fields every Flax module has."""
+    if what == "class" and signature and isinstance(obj, type) and issubclass(obj, nn.Module):
+        return re.sub(r",?\s*parent\b.*\)$", ")", signature), return_annotation
+    return None
+
+
 def setup(app: Sphinx) -> dict[str, bool]:
+    app.connect("autodoc-process-signature", hide_flax_fields)
     app.connect("builder-inited", generate)
     app.connect("source-read", link_notebook_pages)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
