@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 HOST = "127.0.0.1"
+TIMEOUT_MS = 90_000  # for one page to load or search: generous, since test workers share a busy CPU
 CHROMIUM_MISSING = (
     "the docs browser test needs Chromium: run `sudo apt-get install -y --no-install-recommends chromium` "
     "(`make test` installs it when run as root)"
@@ -116,6 +117,7 @@ def crawl(browser: Any, base_url: str, paths: list[str]) -> dict[str, PageReport
     """Opens each of `paths` (relative to `base_url`: http://127.0.0.1:PORT/ or a folder's file:// URL) in turn, in
     one browser context whose requests to any other host are aborted, and records what happened on each page."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
     foreign: list[str] = []
 
     def route(request_route: Any) -> None:
@@ -162,12 +164,13 @@ def _visit(context: Any, base_url: str, path: str, foreign: list[str]) -> PageRe
 def search(browser: Any, base_url: str, query: str) -> tuple[list[str], list[str]]:
     """The result links of the site's search page for `query`, and the console errors it logged meanwhile."""
     context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     console_errors: list[str] = []
     page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
     try:
         page.goto(f"{base_url}search.html?q={query}")
-        page.wait_for_selector("#search-results li a", timeout=20_000)
+        page.wait_for_selector("#search-results li a")
         page.wait_for_load_state("networkidle")
         hits = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.href)")
     finally:

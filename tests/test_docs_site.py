@@ -9,6 +9,7 @@ another host and a console error. Screenshots for a reader land in docs/_build/s
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -201,7 +202,7 @@ def damaged(site, tmp_path) -> Path:
 
 
 def _insert_into_body(page: Path, html: str) -> None:
-    page.write_text(page.read_text().replace("<body", f"<body><p>{html}</p><span hidden", 1))
+    page.write_text(re.sub(r"(<body[^>]*>)", lambda body: f"{body.group(1)}<p>{html}</p>", page.read_text(), count=1))
 
 
 def test_a_damaged_plot_is_reported(browser, damaged, reports):
