@@ -76,6 +76,11 @@ def base_config() -> ml_collections.ConfigDict:
             "input_keys": "",  # arrays, tables: the input array or feature columns (comma-separated); '' = the rest
             "label_key": "label",  # arrays, tables: the label array or column (ints, or names mapped to class ids)
             "text_key": "text",  # tables, huggingface: the column holding the text of the text views
+            # Image folders (data.name=images) and TFDS builder directories (data.name=tfds_dir), e.g. prepared ones:
+            "dir": "",  # the folder: class sub-folders of images (optionally under train/ and test/), or a TFDS dir
+            "image_size": (32, 32),  # images: (height, width) every image is resized to cover and centre-cropped to
+            "channels": 3,  # images: 1 (greyscale) or 3 (RGB); each image is converted
+            "skip_bad_files": False,  # images: leave out files that do not decode (counted) instead of stopping
         }
     )
 
@@ -431,6 +436,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"config key 'data.eval_fraction' must be a fraction in (0, 1), got {config.data.eval_fraction!r} "
             "(0.1 holds out a tenth of the data for evaluation)"
+        )
+    if config.data.channels not in (1, 3):
+        raise ConfigError(f"config key 'data.channels' is {config.data.channels!r}; choose 1 (greyscale) or 3 (RGB)")
+    size = config.data.image_size
+    if not (isinstance(size, tuple) and len(size) == 2 and all(is_int(side) and side > 0 for side in size)):
+        raise ConfigError(
+            f"config key 'data.image_size' must be (height, width) in pixels, got {size!r}; e.g. "
+            "--config.data.image_size='(32, 32)'"
         )
     if config.checkpoint.keep_best and not config.checkpoint.best_metric:
         raise ConfigError(
