@@ -3,11 +3,11 @@
     --config.data.name=table --config.data.files=iris.csv --config.data.label_key=species
 
 With a label column (`data.label_key`) each row is a classification example: its inputs are the feature
-columns (`data.input_keys`, comma-separated; '' = every other column), numbers stacked into one float vector
-(a column of equal-length lists, such as a Hugging Face `Sequence`, gives an array), or one column of strings,
-which is text (tokenized by the `records` view). Labels are integer class ids or names (sorted names become ids
-0, 1, ...). Without a label column, a table with a text column (`data.text_key`) is a text corpus for the text
-views. Rows are read a batch at a time from the Arrow table (memory-mapped for Arrow files), so Grain shards
+columns (`data.input_keys`, comma-separated; '' = the text column `data.text_key` if the table has one, else
+every column but the label), numbers stacked into one float vector (a column of equal-length lists, such as a
+Hugging Face `Sequence`, gives an array), or one column of strings, which is text (tokenized by the `records`
+view; the text views read it too). Labels are integer class ids or names (sorted names become ids 0, 1, ...).
+Without a label column, a table with a text column is a text corpus for the text views. Rows are read a batch at a time from the Arrow table (memory-mapped for Arrow files), so Grain shards
 and shuffles them like any source. The held-out split is `data.eval_files`, else a fixed `data.eval_fraction`
 of the rows.
 """
@@ -89,8 +89,9 @@ def table_dataset(
     where = str(files[0]) if len(files) == 1 else f"{files[0]} (and {len(files) - 1} more files)"
     if train.num_rows == 0:
         raise DataError(f"{where} has no rows; give a table with data")
+    text_column = data.text_key if not data.input_keys and data.text_key in train.column_names else ""
     if data.label_key not in train.column_names:
-        if not data.input_keys and data.text_key in train.column_names:  # a text corpus
+        if text_column:  # a text corpus
             records = {split: TableRecords(table, text=data.text_key) for split, table in tables.items()}
             return _dataset(name, _held_out(records, data), {"text": tfds.features.Text()}, None, files)
         raise DataError(
@@ -98,7 +99,7 @@ def table_dataset(
             f"{', '.join(train.column_names)}: set --config.data.label_key to the label column (or, for a text "
             "corpus, --config.data.text_key to the text column)"
         )
-    inputs = _input_columns(train, data, where)
+    inputs = [text_column] if text_column else _input_columns(train, data, where)
     for split, table in tables.items():
         missing = [column for column in (*inputs, data.label_key) if column not in table.column_names]
         if missing:
