@@ -7,9 +7,9 @@ columns (`data.input_keys`, comma-separated; '' = the text column `data.text_key
 every column but the label), numbers stacked into one float vector (a column of equal-length lists, such as a
 Hugging Face `Sequence`, gives an array), or one column of strings, which is text (tokenized by the `records`
 view; the text views read it too). Labels are integer class ids or names (sorted names become ids 0, 1, ...).
-Without a label column, a table with a text column is a text corpus for the text views. Rows are read a batch at a time from the Arrow table (memory-mapped for Arrow files), so Grain shards
-and shuffles them like any source. The held-out split is `data.eval_files`, else a fixed `data.eval_fraction`
-of the rows.
+Without a label column, a table with a text column is a text corpus for the text views. Rows are read a batch
+at a time from the Arrow table (memory-mapped for Arrow files), so Grain shards and shuffles them like any
+source. The held-out split is `data.eval_files`, else a fixed `data.eval_fraction` of the rows.
 """
 
 from __future__ import annotations
