@@ -15,3 +15,7 @@ class DataError(JaxmodelsError):
 
 class CheckpointError(JaxmodelsError):
     """A checkpoint that does not fit the configured model or cannot be read."""
+
+
+class UnreadableFile(DataError):
+    """A data file that does not decode (a truncated or damaged image); `data.skip_bad_files` may leave it out."""

@@ -33,6 +33,8 @@ SOURCES = {
     "arrays": "jaxmodels.data.user.arrays",
     "table": "jaxmodels.data.user.tables",
     "huggingface": "jaxmodels.data.user.huggingface",
+    "images": "jaxmodels.data.user.image_folder",
+    "tfds_dir": "jaxmodels.data.user.tfds_dir",
 }
 
 
