@@ -19,3 +19,7 @@ class CheckpointError(JaxmodelsError):
 
 class UnreadableFile(DataError):
     """A data file that does not decode (a truncated or damaged image); `data.skip_bad_files` may leave it out."""
+
+    def __init__(self, message: str, path: object = None):
+        super().__init__(message)
+        self.path = path  # the file, for a count of those left out

@@ -146,7 +146,8 @@ def decode_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise UnreadableFile(
             f"image {path} cannot be read ({error}); replace or remove it, or set --config.data.skip_bad_files=True "
-            "to leave such files out"
+            "to leave such files out",
+            path,
         ) from None
     array = np.asarray(fitted, np.uint8)
     return array[..., None] if channels == 1 else array
