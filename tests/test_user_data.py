@@ -7,6 +7,7 @@ input is one `jaxmodels: error:` line, exit status 2, and no file written.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import datasets
@@ -17,9 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 import jaxmodels as jm
+from jaxmodels import cli
 from jaxmodels.data import feeds, tokenizers, views
 from jaxmodels.experiment import make_feed
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, assert_one_error_line
 
 pytestmark = pytest.mark.usefixtures("compilation_cache_dir")  # the same tiny models, built many times
 
@@ -67,6 +69,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "label": datasets.ClassLabel(names=list(CLASSES)),
         "text": datasets.Value("string"),
     })  # fmt: skip
+    datasets.disable_progress_bars()
     saved = datasets.Dataset.from_dict(
         {"x": inputs.tolist(), "label": labels.tolist(), "text": [sentence(rng) for _ in range(NUM_ROWS)]}, features
     )
@@ -200,3 +203,80 @@ def test_records_train_and_resume_exactly_through_grain(files: Path, tmp_path: P
     unbroken, resumed = stopped_and_resumed(config_at, tmp_path)
     assert_same_params(unbroken, resumed)
     assert unbroken.final["test/accuracy"] > 0.5
+
+
+# ------------------------------------------------------------------------------------------- bad input
+
+
+def snapshot(workdir: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(workdir)): path.read_bytes() for path in sorted(workdir.rglob("*")) if path.is_file()}
+
+
+def train_args(workdir: Path, experiment: str, *overrides: str) -> list[str]:
+    return ["train", "--config", str(EXPERIMENTS / experiment), "--workdir", str(workdir),
+            *(f"--config.{item}" for item in overrides)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Files with one mistake each."""
+    root = tmp_path_factory.mktemp("bad_data")
+    (root / "empty.txt").write_bytes(b"")
+    (root / "empty_folder").mkdir()
+    (root / "latin1.txt").write_bytes("caf\u00e9 au lait\n".encode("utf-8") + "na\u00efve".encode("latin-1"))
+    inputs = np.zeros((30, 3), np.float32)
+    np.savez(root / "keys.npz", inputs=inputs, targets=np.zeros(30, np.int64))
+    np.savez(root / "lengths.npz", x=inputs, y=np.zeros(29, np.int64))
+    np.savez(root / "negative.npz", x=inputs, y=np.arange(30) - 1)
+    np.savez(root / "train.npz", x=inputs, y=np.arange(30) % 3)
+    np.savez(root / "unseen.npz", x=inputs[:5], y=np.array([0, 1, 2, 7, 1]))
+    np.savez(root / "small.npz", x=inputs[:10], y=np.arange(10) % 2)
+    (root / "nolabel.csv").write_text("a,b,kind\n" + "".join(f"{i},{i},x\n" for i in range(20)))
+    (root / "mixed.csv").write_text("a,b,label\n" + "".join(f"{i},{i},{i % 2 or 'cat'}\n" for i in range(20)))
+    return root
+
+
+ARRAYS = ["data.name=arrays", "data.input_keys=x", "data.label_key=y", *TABLE_DATA, *SHORT]
+BAD_INPUTS = {
+    "glob matching nothing": (["data.name=text", "data.files={root}/nowhere/*.txt"], ["nowhere/*.txt", "matches no"]),
+    "empty file": (["data.name=text", "data.files={root}/empty.txt"], ["empty.txt is empty"]),
+    "empty folder": (["data.name=text", "data.files={root}/empty_folder"], ["empty_folder", "holds no files"]),
+    "not UTF-8": (["data.name=text", "data.files={root}/latin1.txt"], ["latin1.txt is not UTF-8", "byte 16 (0xef)"]),
+    "no label column": (["data.name=table", "data.files={root}/nolabel.csv"], ["no column 'label'", "a, b, kind"]),
+    "label below 0": ([*ARRAYS, "data.files={root}/negative.npz"], ["a label is -1, out of range"]),
+    "label of no train class": ([*ARRAYS, "data.files={root}/train.npz", "data.eval_files={root}/unseen.npz"],
+                                ["a test label is 7, out of range", "0..2"]),
+    "mixed label types": (["data.name=table", "data.files={root}/mixed.csv"], ["mixed types", "'cat'"]),
+    "npz without the keys": ([*ARRAYS, "data.files={root}/keys.npz"], ["no array 'x'", "inputs, targets"]),
+    "inputs and labels of different lengths": ([*ARRAYS, "data.files={root}/lengths.npz"], ["one row per example"]),
+    "split smaller than a batch": ([*ARRAYS, "data.files={root}/small.npz", "data.batch_size=16"],
+                                   ["9 examples", "fewer than data.batch_size=16"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_and_writes_nothing(bad: Path, tmp_path: Path, case: str, capsys: pytest.CaptureFixture):
+    overrides, fragments = BAD_INPUTS[case]
+    workdir = tmp_path / "run"
+    status = cli.main(train_args(workdir, "mnist1d_mlp.py", *(item.format(root=bad) for item in overrides)))
+    assert_one_error_line(status, capsys.readouterr().err, *fragments)
+    assert not workdir.exists()
+
+
+def test_resuming_on_data_changed_on_disk_is_refused_and_touches_nothing(
+    files: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    data = tmp_path / "data.csv"
+    shutil.copy(files / "table.csv", data)
+    workdir = tmp_path / "run"
+    overrides = ["data.name=table", f"data.files={data}", "data.label_key=fruit", *TABLE_DATA, *SHORT]
+    assert cli.main(train_args(workdir, "mnist1d_mlp.py", *overrides, "train.num_steps=6")) == 0
+    before = snapshot(workdir)
+    data.write_text(data.read_text().replace("banana", "cherry", 1))  # one label changed: the same size
+    status = cli.main(train_args(workdir, "mnist1d_mlp.py", *overrides))
+    line = assert_one_error_line(status, capsys.readouterr().err, "data.csv changed content", "new --workdir")
+    assert "the data changed on disk" in line
+    assert snapshot(workdir) == before
+    data.write_text(data.read_text() + "0,0,0,0,apple\n")
+    assert cli.main(train_args(workdir, "mnist1d_mlp.py", *overrides)) == 2
+    assert "data.csv changed size" in capsys.readouterr().err
