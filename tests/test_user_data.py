@@ -20,6 +20,7 @@ import pytest
 import jaxmodels as jm
 from jaxmodels import cli
 from jaxmodels.data import feeds, tokenizers, views
+from jaxmodels.errors import DataError
 from jaxmodels.experiment import make_feed
 from tests.conftest import EXPERIMENTS, assert_one_error_line
 
@@ -131,6 +132,21 @@ def test_text_files_feed_every_text_view_with_every_tokenizer(files: Path, token
         assert example["inputs"].shape == {"lm_windows": (16,), "mlm_windows": (16,), "word2vec": ()}[view]
     if tokenizer == "char":
         assert built.tokenizer.vocab_size == tokenizers.NUM_SPECIAL + len(set(corpus))
+
+
+def test_byte_level_bpe_round_trips_any_text_and_reloads_from_its_file(files: Path, tmp_path: Path):
+    corpus = (files / "corpus" / "a.txt").read_text()
+    bpe = tokenizers.BytePairTokenizer.train([corpus], vocab_size=300)
+    assert bpe.vocab_size == 300 and [bpe.id_to_piece(i) for i in range(5)] == list(tokenizers.SPECIAL_TOKENS)
+    odd = "caf\u00e9 \u4e2d\u6587 <mask>\t\r\n  x"  # characters never seen in training, and a special token's name
+    ids = bpe.encode(odd)
+    assert bpe.decode(ids) == odd and ids.min() >= tokenizers.NUM_SPECIAL
+    assert len(bpe.encode(corpus)) < 0.7 * len(corpus)  # merges learnt from the text
+    bpe.save(tmp_path / "tokenizer_bpe")
+    np.testing.assert_array_equal(tokenizers.load_tokenizer(tmp_path / "tokenizer_bpe").encode(odd), ids)
+    (tmp_path / "tokenizer_bpe").write_text('{"kind": "bpe", "tokenizer": {"model": 3}}')
+    with pytest.raises(DataError, match="tokenizer_bpe is damaged"):
+        tokenizers.load_tokenizer(tmp_path / "tokenizer_bpe")
 
 
 def test_the_char_gpt_on_text_files_trains_and_resumes_exactly(files: Path, tmp_path: Path):
