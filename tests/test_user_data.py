@@ -142,6 +142,11 @@ def test_byte_level_bpe_round_trips_any_text_and_reloads_from_its_file(files: Pa
     ids = bpe.encode(odd)
     assert bpe.decode(ids) == odd and ids.min() >= tokenizers.NUM_SPECIAL
     assert len(bpe.encode(corpus)) < 0.7 * len(corpus)  # merges learnt from the text
+    awkward = "".join(
+        np.random.default_rng(0).choice(["ab", " ", "  ", "\n", "\n\n", " \n", "\t", "'s", "!", "\r\n"], 100_000)
+    )
+    whole = bpe._tokenizer.encode(awkward, add_special_tokens=False).ids  # one string, no cuts
+    np.testing.assert_array_equal(bpe.encode(awkward), whole)  # encoded in pieces of 64k characters
     bpe.save(tmp_path / "tokenizer_bpe")
     np.testing.assert_array_equal(tokenizers.load_tokenizer(tmp_path / "tokenizer_bpe").encode(odd), ids)
     (tmp_path / "tokenizer_bpe").write_text('{"kind": "bpe", "tokenizer": {"model": 3}}')

@@ -310,7 +310,12 @@ class BytePairTokenizer(Tokenizer):
         return self._tokenizer.id_to_token(token_id)
 
     def encode(self, text: str) -> np.ndarray:
-        return np.asarray(self._tokenizer.encode(text, add_special_tokens=False).ids, np.int32)
+        """The ids of `text`, encoded in pieces cut where no pre-token can straddle the cut (after a line break
+        between two non-space characters): the ids of the whole text as one string, computed by the library's
+        threads, a piece each."""
+        pieces = list(_bpe_pieces(text))
+        encoded = self._tokenizer.encode_batch_fast(pieces, add_special_tokens=False)  # no character offsets
+        return np.asarray([i for piece in encoded for i in piece.ids], np.int32)
 
     def _decode_ordinary(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=False)
@@ -328,6 +333,19 @@ class BytePairTokenizer(Tokenizer):
             return cls(hf_tokenizers.Tokenizer.from_str(json.dumps(stored["tokenizer"])))
         except Exception as error:  # the tokenizers library raises a bare Exception for a malformed definition
             raise ValueError(f"its BPE definition does not load ({first_line(error)})") from None
+
+
+_SAFE_CUT = re.compile(r"(?<=\S\n)(?=\S)")  # GPT-2's pre-tokenizer ends a token there whatever follows
+
+
+def _bpe_pieces(text: str, size: int = 2**16) -> Iterator[str]:
+    """`text` in consecutive pieces of about `size` characters, cut only at `_SAFE_CUT`."""
+    start = 0
+    while start < len(text):
+        cut = _SAFE_CUT.search(text, start + size) if start + size < len(text) else None
+        end = cut.start() if cut else len(text)
+        yield text[start:end]
+        start = end
 
 
 TOKENIZERS: dict[str, type[Tokenizer]] = {
