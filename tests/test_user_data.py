@@ -301,3 +301,19 @@ def test_resuming_on_data_changed_on_disk_is_refused_and_touches_nothing(
     data.write_text(data.read_text() + "0,0,0,0,apple\n")
     assert cli.main(train_args(workdir, "mnist1d_mlp.py", *overrides)) == 2
     assert "data.csv changed size" in capsys.readouterr().err
+
+
+def test_a_text_column_is_classified_by_the_records_view_and_read_by_the_text_views(files: Path):
+    data = ["data.name=huggingface", f"data.files={files}/hf", "data.block_size=16", "data.batch_size=20"]
+    classify = views.build(config_of("shakespeare_genre_bert.py", *data), None, view="records")
+    assert classify.model_sizes == {"num_classes": 3, "vocab_size": classify.tokenizer.vocab_size}
+    example = views.one_example(classify)
+    assert example["inputs"].shape == example["token_mask"].shape == (16,)
+    assert example["inputs"][0] == tokenizers.CLS_ID
+    texts = datasets.load_from_disk(str(files / "hf"))
+    assert classify.eval_examples["label"].tolist() == texts["test"]["label"]  # the saved test split, in order
+    lm = views.build(config_of("shakespeare_char_gpt.py", *data), None, view="lm_windows")
+    corpus = "\n\n".join(texts["train"]["text"])
+    np.testing.assert_array_equal(
+        lm.eval_examples["inputs"][0], lm.tokenizer.encode(corpus[int(len(corpus) * 0.9) :])[:16]
+    )
