@@ -29,7 +29,8 @@ CHUNK_BYTES = 16 * 2**20  # files are scanned in pieces of this size: memory doe
 def open(data: ml_collections.ConfigDict) -> UserDataset:
     """The text files of `data.files` (train) and `data.eval_files` (held out, if given)."""
     held_out = match_files(data.eval_files, "data.eval_files") if data.eval_files else []
-    train = [path for path in match_files(data.files) if path not in set(held_out)]
+    held_out_paths = {path.resolve() for path in held_out}
+    train = [path for path in match_files(data.files) if path.resolve() not in held_out_paths]
     if not train:
         raise DataError("every file of data.files is also in data.eval_files; leave some files for training")
     records_of = TextFiles if data.documents == "file" else TextLines
