@@ -21,17 +21,17 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 import tensorflow_datasets as tfds
+from array_record.python.array_record_module import ArrayRecordWriter
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from tensorflow_datasets.core.file_adapters import ArrayRecordFileAdapter
 
-from jaxmodels.data import user
+from jaxmodels.data import prepared_text, user
 from jaxmodels.errors import DataError, UnreadableFile
 
 SHARD_BYTES = 128 * 2**20  # a new shard after this many serialised bytes
@@ -65,6 +65,7 @@ def prepare(data: ml_collections.ConfigDict, out: str | Path, progress: bool = T
     data.host_cache_max_mb = 0  # read records as they are written: never decode a whole image folder into memory
     dataset = user.open_user_dataset(data)
     features = tfds.features.FeaturesDict(dict(dataset.features))
+    skipped: list[Path] = []
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     umask = os.umask(0)
@@ -72,11 +73,14 @@ def prepare(data: ml_collections.ConfigDict, out: str | Path, progress: bool = T
     staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the dataset is not
     try:
         with _progress(progress) as bar:
-            splits, skipped = [], []
-            for split, records in dataset.records.items():
-                task = bar.add_task(f"{data.name} {split}", total=len(records))
-                splits.append(_write_split(staging, dataset.name, split, records, features, data, skipped,
-                                           lambda n, task=task: bar.advance(task, n)))  # fmt: skip
+            if prepared_text.is_text(dataset.features):
+                features, splits = _write_text(staging, dataset, data, bar)
+            else:
+                splits = [
+                    _write_split(staging, dataset.name, split, _readable(records, data.skip_bad_files, skipped,
+                                 _advancing(bar, f"{data.name} {split}", len(records))), features)
+                    for split, records in dataset.records.items()
+                ]  # fmt: skip
         tfds.folder_dataset.write_metadata(
             data_dir=staging,
             features=features,
@@ -101,44 +105,63 @@ def _template(directory: Path, name: str, split: str | None = None) -> tfds.core
 
 
 def _write_split(
-    directory: Path,
-    name: str,
-    split: str,
-    records: Sequence[dict[str, Any]],
-    features: tfds.features.FeaturesDict,
-    data: ml_collections.ConfigDict,
-    skipped: list[Path],
-    advance: Any,
+    directory: Path, name: str, split: str, records: Iterable[dict[str, Any]], features: tfds.features.FeaturesDict
 ) -> tfds.core.SplitInfo:
-    """Writes one split as shards of about `SHARD_BYTES`; returns its TFDS SplitInfo."""
-    lengths, pending, total = [], [], 0
-
-    def flush() -> None:
-        path = directory / f".shard-{split}-{len(lengths)}"
-        ArrayRecordFileAdapter.write_examples(path, ((None, example) for example in pending))
-        lengths.append(len(pending))
-        pending.clear()
-
-    for record in _readable(records, data.skip_bad_files, skipped, advance):
+    """Writes one split's records as shards of about `SHARD_BYTES`, one record at a time; returns its SplitInfo."""
+    lengths, total, writer = [], 0, None
+    for record in records:
+        if writer is None:
+            writer = ArrayRecordWriter(str(directory / f".shard-{split}-{len(lengths)}"), "group_size:1")  # as TFDS
+            lengths.append(0)
         example = features.serialize_example(features.encode_example(record))
-        pending.append(example)
+        writer.write(example)
+        lengths[-1] += 1
         total += len(example)
-        if total - SHARD_BYTES * len(lengths) >= SHARD_BYTES:  # this shard is full
-            flush()
-    if pending or not lengths:
-        flush()
-    if not sum(lengths):
-        raise DataError(f"the {split!r} split of {data.name!r} has no readable record; nothing to prepare")
+        if total >= SHARD_BYTES * len(lengths):  # this shard is full
+            writer.close()
+            writer = None
+    if writer is not None:
+        writer.close()
+    if not lengths:
+        raise DataError(f"the {split!r} split of {name!r} has no readable record; nothing to prepare")
     template = _template(directory, name, split)
     for index in range(len(lengths)):
-        (directory / f".shard-{split}-{index}").rename(
-            template.sharded_filepath(shard_index=index, num_shards=len(lengths))
-        )
+        final = template.sharded_filepath(shard_index=index, num_shards=len(lengths))
+        (directory / f".shard-{split}-{index}").rename(final)
     return tfds.core.SplitInfo(name=split, shard_lengths=lengths, num_bytes=total, filename_template=template)
 
 
+def _write_text(
+    directory: Path, dataset: user.UserDataset, data: ml_collections.ConfigDict, bar: Progress
+) -> tuple[tfds.features.FeaturesDict, list[tfds.core.SplitInfo]]:
+    """Text documents as token ids (`prepared_text`): the tokenizer trained on the train text, then each split's
+    ids written in records of `prepared_text.CHUNK`; the tokenizer and the train/validation cut saved beside."""
+    train = dataset.records["train"]
+    has_eval_files = len(dataset.records) > 1
+    reads = len(train) if has_eval_files else 2 * len(train)  # (the lengths, then) the tokenizer's pass
+    advance = _advancing(bar, f"text: the {data.tokenizer} tokenizer", reads)
+    tokenizer = prepared_text.train_tokenizer(train, data, has_eval_files, advance)
+    features = prepared_text.token_features(tokenizer.vocab_size)
+    splits, train_ids = [], []
+    for split, records in dataset.records.items():
+        advance = _advancing(bar, f"text: {split} ids", len(records))
+        chunks = prepared_text.token_chunks(records, tokenizer, features["tokens"].np_dtype, advance)
+        counted = (chunk for chunk in chunks if split != "train" or not train_ids.append(len(chunk["tokens"])))
+        splits.append(_write_split(directory, dataset.name, split, counted, features))
+    total = sum(train_ids)
+    cut = total if has_eval_files else int(total * (1 - data.eval_fraction))
+    prepared_text.write_metadata(directory, tokenizer, cut)
+    return features, splits
+
+
+def _advancing(bar: Progress, description: str, total: int) -> Callable[[int], None]:
+    """A new task of `bar` and the function that advances it."""
+    task = bar.add_task(description, total=total)
+    return lambda count: bar.advance(task, count)
+
+
 def _readable(
-    records: Sequence[dict[str, Any]], skip_bad_files: bool, skipped: list[Path], advance: Any
+    records: Sequence[dict[str, Any]], skip_bad_files: bool, skipped: list[Path], advance: Callable[[int], None]
 ) -> Iterator[dict[str, Any]]:
     """The records in order, `READ_WINDOW` at a time (vectorised reads where the source has them); an unreadable
     file stops the conversion, or with `skip_bad_files` is left out and listed in `skipped`."""

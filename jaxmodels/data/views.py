@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxmodels.data import features, pipeline, sources, text, tokenizers, transforms, user
+from jaxmodels.data import features, pipeline, prepared_text, sources, text, tokenizers, transforms, user
 from jaxmodels.data.pipeline import Example
 from jaxmodels.data.user import fingerprint
 from jaxmodels.errors import ConfigError, DataError
@@ -50,7 +50,7 @@ class DataView:
     train_examples: grain.MapDataset | grain.IterDataset | None = None
     tokenizer: tokenizers.Tokenizer | None = None
     tokenizer_file: Path | None = None  # where the run keeps its tokenizer; `keep_tokenizer` writes a new one there
-    data_fingerprint: list[dict[str, Any]] | None = None  # user files (jaxmodels.data.user): checked on resume
+    data_fingerprint: dict[str, Any] | None = None  # user files (jaxmodels.data.user): checked on resume
 
 
 def one_example(view: DataView) -> Example:
@@ -87,7 +87,7 @@ def build(
     if built.tokenizer is not None and workdir is not None:
         built.tokenizer_file = _tokenizer_file(config, workdir)
     if isinstance(builder, user.UserDataset):
-        built.data_fingerprint = fingerprint.fingerprint(builder.files)
+        built.data_fingerprint = fingerprint.fingerprint(builder.files, builder.class_names)
     return built
 
 
@@ -187,7 +187,8 @@ def _local_indices(num_records: int) -> np.ndarray:
 def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.ndarray, tokenizers.Tokenizer]:
     """(train ids, validation ids, tokenizer) of a text dataset: the validation text is the held-out files
     (`data.eval_files`) where given, else the tail of the tokens (`data.eval_fraction`, 10 %: nanoGPT's split)."""
-    if "text" not in builder.info.features:
+    prepared = _prepared_tokens(config, builder)
+    if prepared is None and "text" not in builder.info.features:
         raise DataError(
             f"the {view!r} data view needs a text dataset; {config.data.name!r} has no 'text' feature "
             "(try --config.data.name=shakespeare)"
@@ -197,6 +198,8 @@ def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.
             f"config key 'data.train_fraction' ({config.data.train_fraction}) takes a subset of a dataset's records; "
             f"the {view!r} view trains on the whole text: leave it at 1.0"
         )
+    if prepared is not None:
+        return prepared
     corpus = text.corpus_text(sources.open_split(builder, config.data.train_split))
     if isinstance(builder, user.UserDataset) and config.data.eval_files:
         tokenizer = _tokenizer(config, corpus, workdir)
@@ -207,6 +210,14 @@ def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.
     tokenizer = _tokenizer(config, train_text, workdir)
     train_ids, val_ids = text.split_by_position(tokenizer.encode(corpus), train_fraction)
     return train_ids, val_ids, tokenizer
+
+
+def _prepared_tokens(config, builder) -> tuple[Any, Any, tokenizers.Tokenizer] | None:
+    """(train ids, validation ids, tokenizer) of text that `jaxmodels prepare` stored as token ids, read window by
+    window from its shards (`prepared_text.TokenStream`); None for any other dataset."""
+    if not isinstance(builder, user.UserDataset) or "tokens" not in builder.info.features:
+        return None
+    return prepared_text.open_tokens(Path(builder.data_dir), builder.records, config)
 
 
 def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Tokenizer:
