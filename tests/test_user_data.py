@@ -7,6 +7,7 @@ input is one `jaxmodels: error:` line, exit status 2, and no file written.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -292,6 +293,9 @@ def test_resuming_on_data_changed_on_disk_is_refused_and_touches_nothing(
     workdir = tmp_path / "run"
     overrides = ["data.name=table", f"data.files={data}", "data.label_key=fruit", *TABLE_DATA, *SHORT]
     assert cli.main(train_args(workdir, "mnist1d_mlp.py", *overrides, "train.num_steps=6")) == 0
+    kept = json.loads((workdir / "data_fingerprint.json").read_text())
+    assert kept["class_names"] == list(CLASSES)  # string labels -> ids in sorted order, the names kept
+    assert [entry["path"] for entry in kept["files"]] == ["data.csv"]
     before = snapshot(workdir)
     data.write_text(data.read_text().replace("banana", "cherry", 1))  # one label changed: the same size
     status = cli.main(train_args(workdir, "mnist1d_mlp.py", *overrides))

@@ -58,6 +58,12 @@ class UserDataset:
         return UserInfo(self.name, self.features, self.supervised_keys, splits)
 
     @property
+    def class_names(self) -> list[str] | None:
+        """The label's class names in id order (None for data without a ClassLabel label)."""
+        label = self.features.get(self.supervised_keys[1]) if self.supervised_keys else None
+        return list(label.names) if isinstance(label, tfds.features.ClassLabel) else None
+
+    @property
     def data_dir(self) -> str:
         return str(self.files[0].parent)
 

@@ -23,13 +23,15 @@ FINGERPRINT_FILE = "data_fingerprint.json"
 SAMPLE_BYTES = 64 * 2**10
 
 
-def fingerprint(files: Sequence[Path]) -> list[dict[str, Any]]:
-    """[{'path', 'bytes', 'sha256'}] of `files`, in their order."""
+def fingerprint(files: Sequence[Path], class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """{'files': [{'path', 'bytes', 'sha256'}] of `files` in their order, 'class_names': the labels' names in
+    id order (for classification data), which the run keeps beside the fingerprint for its user}."""
     root = Path(os.path.commonpath([str(path.resolve().parent) for path in files]))
-    return [
+    entries = [
         {"path": path.resolve().relative_to(root).as_posix(), "bytes": path.stat().st_size, "sha256": _sample(path)}
         for path in files
     ]
+    return {"files": entries, **({"class_names": list(class_names)} if class_names is not None else {})}
 
 
 def _sample(path: Path) -> str:
@@ -43,18 +45,18 @@ def _sample(path: Path) -> str:
     return digest.hexdigest()
 
 
-def keep(workdir: Path, files: list[dict[str, Any]]) -> None:
+def keep(workdir: Path, fingerprint: dict[str, Any]) -> None:
     """Writes the fingerprint to `workdir` (once a run is accepted)."""
-    (workdir / FINGERPRINT_FILE).write_text(json.dumps({"files": files}, indent=1))
+    (workdir / FINGERPRINT_FILE).write_text(json.dumps(fingerprint, indent=1))
 
 
-def check_unchanged(workdir: Path, files: list[dict[str, Any]]) -> None:
-    """Raises a DataError naming the first difference if `workdir` keeps a fingerprint other than `files`."""
+def check_unchanged(workdir: Path, fingerprint: dict[str, Any]) -> None:
+    """Raises a DataError naming the first difference if `workdir` keeps a fingerprint of other files."""
     path = workdir / FINGERPRINT_FILE
     if not path.is_file():
         return
     kept = {entry.get("path"): entry for entry in read_json_object(path, DataError).get("files", [])}
-    now = {entry["path"]: entry for entry in files}
+    now = {entry["path"]: entry for entry in fingerprint["files"]}
     changes = [f"{name} is gone" for name in kept.keys() - now.keys()]
     changes += [f"{name} is new" for name in now.keys() - kept.keys()]
     for name in kept.keys() & now.keys():
