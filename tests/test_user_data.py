@@ -87,6 +87,7 @@ RECORD_SOURCES = {
     "csv": ["data.name=table", "data.files={root}/table.csv", "data.label_key=fruit"],
     "parquet": ["data.name=table", "data.files={root}/table.parquet", "data.label_key=fruit"],
     "huggingface": ["data.name=huggingface", "data.files={root}/hf", "data.input_keys=x"],
+    "huggingface parquet": ["data.name=huggingface", "data.files={root}/table.parquet", "data.label_key=fruit"],
 }
 
 

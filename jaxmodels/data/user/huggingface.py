@@ -18,7 +18,7 @@ from pathlib import Path
 import ml_collections
 
 from jaxmodels.data.user import tables
-from jaxmodels.data.user.dataset import UserDataset, match_files
+from jaxmodels.data.user.dataset import UserDataset
 from jaxmodels.errors import DataError
 from jaxmodels.files import read_json_object
 
@@ -27,9 +27,13 @@ def open(data: ml_collections.ConfigDict) -> UserDataset:
     """The dataset saved in the folder `data.files`, or the rows of Parquet/Arrow files."""
     folders = [Path(p.strip()).expanduser() for p in data.files.split(",") if p.strip()]
     if len(folders) != 1 or not folders[0].is_dir() or not _saved(folders[0]):
-        files = match_files(data.files)
-        return tables.table_dataset("huggingface", {"train": tables.read_tables(files)}, data, files)
+        return tables.open(data, name="huggingface")
     folder = folders[0]
+    if data.eval_files:
+        raise DataError(
+            f"data.eval_files is set, but {folder} is a dataset saved with save_to_disk, whose splits are its own: "
+            "name its eval split with data.eval_split, or leave data.eval_files empty to hold out data.eval_fraction"
+        )
     if (folder / "dataset_dict.json").is_file():
         splits = read_json_object(folder / "dataset_dict.json", DataError).get("splits", [])
         if data.train_split not in splits:

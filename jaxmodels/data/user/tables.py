@@ -33,13 +33,13 @@ from jaxmodels.files import first_line
 SUFFIXES = (".csv", ".tsv", ".parquet", ".arrow", ".feather")
 
 
-def open(data: ml_collections.ConfigDict) -> UserDataset:
+def open(data: ml_collections.ConfigDict, name: str = "table") -> UserDataset:
     """The rows of `data.files` (and `data.eval_files`)."""
     files = {"train": match_files(data.files)}
     if data.eval_files:
         files["test"] = match_files(data.eval_files, "data.eval_files")
     tables = {split: read_tables(paths) for split, paths in files.items()}
-    return table_dataset("table", tables, data, [path for paths in files.values() for path in paths])
+    return table_dataset(name, tables, data, [path for paths in files.values() for path in paths])
 
 
 def read_tables(paths: list[Path]) -> pa.Table:
