@@ -206,18 +206,60 @@ def test_prepared_images_give_the_source_batches_through_grain_workers_and_resum
     assert_same_params(unbroken, resumed)
 
 
-def test_prepared_text_files_hold_the_documents(tmp_path: Path):
-    (tmp_path / "corpus").mkdir()
-    texts = {name: f"{name} said: héllo\nwörld {i}\n" * (i + 1) for i, name in enumerate("abc")}
-    for name, text in texts.items():
-        (tmp_path / "corpus" / f"{name}.txt").write_text(text)
-    summary = prepare(tmp_path / "prepared", "data.name=text", f"data.files={tmp_path}/corpus/*.txt",
-                      f"data.eval_files={tmp_path}/corpus/c.txt")  # fmt: skip
-    assert summary["records"] == {"train": 2, "test": 1}
-    builder = tfds.builder_from_directory(tmp_path / "prepared")
-    train, test = builder.as_data_source("train"), builder.as_data_source("test")
-    assert [record["text"].decode() for record in train] == [texts["a"], texts["b"]]
-    assert test[0]["text"].decode() == texts["c"]
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four text files of random sentences (one with a non-ASCII letter)."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(2)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "héllo"]
+    for i in range(4):
+        (root / f"{i}.txt").write_text("\n".join(" ".join(rng.choice(words, 8)) for _ in range(150)) + "\n")
+    return root
+
+
+def text_config(*data: str, tokenizer: str = "char"):
+    model = ["model.num_layers=1", "model.embed_dim=16", "model.num_heads=2", "optimizer.schedule=constant"]
+    text = ["data.block_size=16", "data.batch_size=4", "data.eval_windows=5", f"data.tokenizer={tokenizer}"]
+    return config_of("shakespeare_char_gpt.py", *data, *text, *model, *SHORT[:5], "parallel.cpu_devices=1")
+
+
+def test_prepared_text_gives_the_text_files_batches_and_resumes_exactly(corpus: Path, tmp_path: Path):
+    files = ["data.name=text", f"data.files={corpus}/*.txt"]
+    summary = prepare(tmp_path / "prepared", *files, "data.block_size=16")
+    assert summary["records"] == {"train": 2}  # 4 x 150 lines of ~30 characters: two records of 16,384 ids
+    prepared = ["data.name=tfds_dir", f"data.dir={tmp_path / 'prepared'}"]
+    source_view = views.build(text_config(*files), None, view="lm_windows")
+    prepared_view = views.build(text_config(*prepared), None, view="lm_windows")
+    assert (
+        prepared_view.model_sizes == source_view.model_sizes == {"vocab_size": 5 + len(set(" \nabcehlmnost") | {"é"})}
+    )
+    for key in ("inputs", "targets"):
+        np.testing.assert_array_equal(source_view.eval_examples[key], prepared_view.eval_examples[key])
+    source_feed, prepared_feed = (
+        make_feed(text_config(*data), view, jax.random.key(0), None)
+        for data, view in ((files, source_view), (prepared, prepared_view))
+    )
+    assert_same_batches(*([feed.args_for_step(step)[0] for step in range(6)] for feed in (source_feed, prepared_feed)))
+    assert views.one_example(views.build(text_config(*prepared), None, view="mlm_windows"))["inputs"].shape == (16,)
+    unbroken = jm.train(text_config(*prepared), tmp_path / "unbroken")
+    jm.train(text_config(*prepared, "train.num_steps=4"), tmp_path / "resumed")
+    resumed = jm.train(text_config(*prepared), tmp_path / "resumed")
+    assert_same_params(unbroken, resumed)
+    gpt = str(EXPERIMENTS / "shakespeare_char_gpt.py")
+    result = run_cli("train", "--config", gpt, "--workdir", str(tmp_path / "refused"),
+                     *(f"--config.{item}" for item in [*prepared, "data.tokenizer=word"]))  # fmt: skip
+    refused(result, tmp_path / "refused", "prepared with the 'char' tokenizer", "--config.data.tokenizer=char")
+
+
+def test_prepared_text_with_held_out_files_and_bpe_keeps_the_split(corpus: Path, tmp_path: Path):
+    data = ["data.name=text", f"data.files={corpus}/*.txt", f"data.eval_files={corpus}/3.txt", "data.vocab_size=300"]
+    summary = prepare(tmp_path / "prepared", *data, "data.tokenizer=bpe")
+    assert set(summary["records"]) == {"train", "test"}
+    built = views.build(text_config("data.name=tfds_dir", f"data.dir={tmp_path / 'prepared'}", tokenizer="bpe"), None,
+                        view="lm_windows")  # fmt: skip
+    assert built.tokenizer.kind == "bpe"
+    held_out = built.tokenizer.encode((corpus / "3.txt").read_text())
+    np.testing.assert_array_equal(built.eval_examples["inputs"][0], held_out[:16])  # validation = the held-out file
 
 
 # ----------------------------------------------------------------------------------------- TFDS
