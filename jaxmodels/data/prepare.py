@@ -141,14 +141,14 @@ def _write_text(
     reads = len(train) if has_eval_files else 2 * len(train)  # (the lengths, then) the tokenizer's pass
     advance = _advancing(bar, f"text: the {data.tokenizer} tokenizer", reads)
     tokenizer = prepared_text.train_tokenizer(train, data, has_eval_files, advance)
-    features = prepared_text.token_features(tokenizer.vocab_size)
+    features = prepared_text.TOKEN_FEATURES
     splits, train_ids = [], []
     for split, records in dataset.records.items():
         advance = _advancing(bar, f"text: {split} ids", len(records))
-        chunks = prepared_text.token_chunks(records, tokenizer, features["tokens"].np_dtype, advance)
+        chunks = prepared_text.token_chunks(records, tokenizer, advance)
         counted = (chunk for chunk in chunks if split != "train" or not train_ids.append(len(chunk["tokens"])))
         splits.append(_write_split(directory, dataset.name, split, counted, features))
-    total = sum(train_ids)
+    total = sum(train_ids) // prepared_text.token_dtype(tokenizer.vocab_size).itemsize
     cut = total if has_eval_files else int(total * (1 - data.eval_fraction))
     prepared_text.write_metadata(directory, tokenizer, cut)
     return features, splits

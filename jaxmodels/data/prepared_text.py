@@ -39,9 +39,14 @@ def is_text(features: dict[str, Any]) -> bool:
     return list(features) == ["text"] and isinstance(features["text"], tfds.features.Text)
 
 
-def token_features(vocab_size: int) -> tfds.features.FeaturesDict:
-    dtype = np.uint16 if vocab_size <= np.iinfo(np.uint16).max + 1 else np.int32  # half the bytes where ids fit
-    return tfds.features.FeaturesDict({"tokens": tfds.features.Tensor(shape=(None,), dtype=dtype)})
+# A record holds its ids as raw bytes: TFDS would store an integer tensor as a list of varints, whose
+# serialisation cost 2 ms per record of 16,384 ids against 0.07 ms for the bytes.
+TOKEN_FEATURES = tfds.features.FeaturesDict({"tokens": tfds.features.Tensor(shape=(), dtype=np.object_)})
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """uint16 where every id fits (half the bytes of int32), else int32."""
+    return np.dtype(np.uint16 if vocab_size <= np.iinfo(np.uint16).max + 1 else np.int32)
 
 
 def train_tokenizer(
@@ -66,26 +71,26 @@ def train_tokenizer(
 
 
 def token_chunks(
-    records: Sequence[dict[str, Any]], tokenizer: tokenizers.Tokenizer, dtype: np.dtype, advance: Callable
-) -> Iterator[dict[str, np.ndarray]]:
-    """The ids (as `dtype`) of the documents joined by `SEPARATOR`, as records {'tokens': CHUNK ids}; the last
-    may be shorter."""
-    pending, size = [], 0
+    records: Sequence[dict[str, Any]], tokenizer: tokenizers.Tokenizer, advance: Callable
+) -> Iterator[dict[str, bytes]]:
+    """The ids of the documents joined by `SEPARATOR`, as records {'tokens': the bytes of CHUNK ids} of
+    `token_dtype`; the last may be shorter."""
+    dtype = token_dtype(tokenizer.vocab_size)
+    rest = np.zeros(0, dtype)  # the ids after the last full record
     for piece in _pieces(_each(records, advance), None):
-        ids = tokenizer.encode(piece).astype(dtype)
-        pending.append(ids)
-        size += len(ids)
-        while size >= CHUNK:
-            joined = np.concatenate(pending)
-            yield {"tokens": joined[:CHUNK]}
-            pending, size = [joined[CHUNK:]], size - CHUNK
-    if size:
-        yield {"tokens": np.concatenate(pending)}
+        ids = np.concatenate([rest, tokenizer.encode(piece).astype(dtype)])
+        full = len(ids) // CHUNK * CHUNK
+        for start in range(0, full, CHUNK):
+            yield {"tokens": ids[start : start + CHUNK].tobytes()}
+        rest = ids[full:]
+    if len(rest):
+        yield {"tokens": rest.tobytes()}
 
 
 def write_metadata(directory: Path, tokenizer: tokenizers.Tokenizer, train_tokens: int) -> None:
     tokenizer.save(directory / f"tokenizer_{tokenizer.kind}")
-    info = {"tokenizer": tokenizer.kind, "train_tokens": train_tokens, "chunk": CHUNK}
+    info = {"tokenizer": tokenizer.kind, "train_tokens": train_tokens, "chunk": CHUNK,
+            "dtype": token_dtype(tokenizer.vocab_size).name}  # fmt: skip
     (directory / TOKENS_FILE).write_text(json.dumps(info))
 
 
@@ -102,26 +107,29 @@ def open_tokens(
             f"{config.data.tokenizer!r}: set --config.data.tokenizer={info['tokenizer']}, or prepare it again"
         )
     tokenizer = tokenizers.load_tokenizer(directory / f"tokenizer_{info['tokenizer']}")
-    stream = TokenStream(splits["train"], info["chunk"])
+    stream = TokenStream(splits["train"], info["chunk"], np.dtype(info["dtype"]))
     train_tokens = info["train_tokens"]
     if config.data.eval_split in splits and config.data.eval_split != "train":  # held-out files
-        return stream, TokenStream(splits[config.data.eval_split], info["chunk"]), tokenizer
+        return stream, TokenStream(splits[config.data.eval_split], info["chunk"], stream.dtype), tokenizer
     return stream.window(0, train_tokens), stream.window(train_tokens, len(stream)), tokenizer
 
 
 class TokenStream:
-    """Ids [start, stop) of a stream stored as records {'tokens'} of `chunk` ids each; slicing reads only the
-    records under the slice, so it stands for an array of ids too large for memory."""
+    """Ids [start, stop) of a stream stored as records {'tokens': the bytes of `chunk` ids of `dtype`}; slicing
+    reads only the records under the slice, so it stands for an array of ids too large for memory."""
 
-    def __init__(self, records: Sequence[dict[str, Any]], chunk: int, start: int = 0, stop: int | None = None):
-        self.records, self.chunk = records, chunk
+    def __init__(
+        self, records: Sequence[dict[str, Any]], chunk: int, dtype: np.dtype, start: int = 0, stop: int | None = None
+    ):
+        self.records, self.chunk, self.dtype = records, chunk, dtype
         if stop is None:  # every record is full but the last
-            stop = (len(records) - 1) * chunk + len(records[len(records) - 1]["tokens"]) if len(records) else 0
+            last = len(records[len(records) - 1]["tokens"]) // dtype.itemsize if len(records) else 0
+            stop = max(len(records) - 1, 0) * chunk + last
         self.start, self.stop = start, stop
 
     def window(self, start: int, stop: int) -> TokenStream:
         """The ids [start, stop) of this stream, as a stream."""
-        return TokenStream(self.records, self.chunk, self.start + start, self.start + stop)
+        return TokenStream(self.records, self.chunk, self.dtype, self.start + start, self.start + stop)
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -134,7 +142,7 @@ class TokenStream:
             return np.asarray(self)[key] if step != 1 else np.zeros(0, np.int32)
         first, last = (self.start + start) // self.chunk, (self.start + stop - 1) // self.chunk
         records = pipeline.read_records(self.records, range(first, last + 1))
-        ids = np.concatenate([record["tokens"] for record in records])
+        ids = np.concatenate([np.frombuffer(record["tokens"], self.dtype) for record in records])
         offset = self.start + start - first * self.chunk
         return ids[offset : offset + stop - start].astype(np.int32)
 

@@ -32,7 +32,7 @@ def open(data: ml_collections.ConfigDict) -> UserDataset:
     return UserDataset(
         name=builder.name,
         records=records,
-        features=builder.info.features,
+        features=dict(builder.info.features.items()),
         files=sorted(path for path in Path(builder.data_dir).iterdir() if path.is_file()),
         supervised_keys=builder.info.supervised_keys,
         split_bytes={split: info.num_bytes for split, info in builder.info.splits.items()},
