@@ -63,7 +63,14 @@ def open(data: ml_collections.ConfigDict) -> UserDataset:
         "label": tfds.features.ClassLabel(names=list(class_names)),
     }
     all_files = [path for split_files in files.values() for path, _ in split_files]
-    return UserDataset("images", records, features, all_files, ("image", "label"), split_bytes)
+    return UserDataset(
+        name="images",
+        records=records,
+        features=features,
+        files=all_files,
+        supervised_keys=("image", "label"),
+        split_bytes=split_bytes,
+    )
 
 
 def scan(root: Path, eval_fraction: float) -> tuple[tuple[str, ...], dict[str, Files]]:
