@@ -1,4 +1,4 @@
-"""`jaxmodels train | eval | sample | export | compile | compare | explain | sweep`: the command line over the library.
+"""`jaxmodels train | eval | sample | export | compile | compare | explain | sweep | prepare`: the command line.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
@@ -11,6 +11,7 @@
         --workdir sweeps/cnn --trials 20 [--metric test/accuracy] [--mode max|min] [--storage URL] \
         [--sampler tpe|random] [--pruner median|halving|none] [--config.key=value ...]
     jaxmodels sweep --workdir sweeps/cnn [--report]
+    jaxmodels prepare --out prepared/photos --config.data.name=images --config.data.dir=photos/ [--config FILE]
 
 `compare` prints one Markdown table, a row per workdir sorted best first: the best value of the metric and its
 step, the final value and its step, the steps trained, and the config keys whose values differ between the runs;
@@ -123,6 +124,16 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--index", type=int, default=0, help="which example of the eval split (default: 0)")
     explain.add_argument("--method", choices=("ig", "saliency", "attention"), default="ig")
     explain.add_argument("--out", required=True, help="the PNG file to write")
+    prepare = commands.add_parser(
+        "prepare",
+        help="convert your own data once into ArrayRecord shards, which stream through Grain at any size",
+        description="Read the data that --config.data.* names (images, text, arrays, table, huggingface) record by "
+        "record and write it to OUT as a TFDS builder directory; train from it with --config.data.name=tfds_dir "
+        "--config.data.dir=OUT.",
+        epilog="e.g. jaxmodels prepare --out prepared/photos --config.data.name=images --config.data.dir=photos/",
+    )
+    prepare.add_argument("--out", required=True, help="new (or empty) folder for the prepared dataset")
+    prepare.add_argument("--config", help="experiment file whose data section is read (default: the defaults)")
     sweep = commands.add_parser(
         "sweep",
         help="search hyper-parameters with Optuna: trials are workdirs, pruned through the loop, resumable",
@@ -204,6 +215,8 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         print(explain.plot(inputs, explanation, args.method, args.out, title=title))
     elif args.command == "sweep":
         print(_sweep(args, overrides).markdown())
+    elif args.command == "prepare":
+        print(_json_line(_prepare(args, overrides)))
     elif args.command == "sample":
         loaded = run.load(args.workdir, overrides=overrides)
         print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
@@ -232,6 +245,20 @@ def _sweep(args: argparse.Namespace, overrides: list[str]) -> Any:
         mode=args.mode, storage=args.storage, sampler=args.sampler, pruner=args.pruner,
         heartbeat_interval=args.heartbeat,
     )  # fmt: skip
+
+
+def _prepare(args: argparse.Namespace, overrides: list[str]) -> dict[str, Any]:
+    """`jaxmodels prepare`: converts the data of the config (an experiment file's, or the defaults) with overrides."""
+    from jaxmodels import config as config_lib
+    from jaxmodels.data.prepare import prepare
+
+    config = config_lib.load_config_file(args.config) if args.config else config_lib.lock(config_lib.base_config())
+    prepared = prepare(config_lib.apply_overrides(config, overrides).data, args.out, progress=True)
+    if prepared.skipped:
+        print(f"jaxmodels: left out {len(prepared.skipped)} unreadable file(s) (data.skip_bad_files), e.g. "
+              f"{prepared.skipped[0]}", file=sys.stderr)  # fmt: skip
+    return {"out": str(prepared.out), "records": prepared.num_records, "skipped": len(prepared.skipped),
+            "seconds": round(prepared.seconds, 1)}  # fmt: skip
 
 
 def _json_line(value: dict[str, Any]) -> str:

@@ -68,6 +68,19 @@ def base_config() -> ml_collections.ConfigDict:
             "eval_windows": 200,  # cap on validation windows (0 = the whole validation text)
             "prefetch_threads": 2,
             "prefetch_buffer": 8,
+            # Your own files (data.name text | arrays | table | huggingface; docs/data.md "Your own data"):
+            "files": "",  # comma-separated globs of the train files; a folder stands for the files under it
+            "eval_files": "",  # held-out files for the eval split; '' = hold out eval_fraction of the train data
+            "eval_fraction": 0.1,  # without eval_files: this fraction held out (text: the tail of the corpus)
+            "documents": "file",  # text files: one document per 'file' or per 'line'
+            "input_keys": "",  # arrays, tables: the input array or feature columns (comma-separated); '' = the rest
+            "label_key": "label",  # arrays, tables: the label array or column (ints, or names mapped to class ids)
+            "text_key": "text",  # tables, huggingface: the column holding the text of the text views
+            # Image folders (data.name=images) and TFDS builder directories (data.name=tfds_dir), e.g. prepared ones:
+            "dir": "",  # the folder: class sub-folders of images (optionally under train/ and test/), or a TFDS dir
+            "image_size": (32, 32),  # images: (height, width) every image is resized to cover and centre-cropped to
+            "channels": 3,  # images: 1 (greyscale) or 3 (RGB); each image is converted
+            "skip_bad_files": False,  # images: leave out files that do not decode (counted) instead of stopping
         }
     )
 
@@ -158,6 +171,7 @@ def base_config() -> ml_collections.ConfigDict:
 # The valid values of keys that name a choice; the named things live in the registries that implement them.
 CHOICES = {
     "data.loader": ("auto", "resident", "grain"),
+    "data.documents": ("file", "line"),
     "optimizer.name": tuple(OPTIMIZERS),
     "optimizer.schedule": tuple(SCHEDULES),
     "train.on_nonfinite": ("stop", "skip"),
@@ -417,6 +431,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"config key 'data.train_fraction' must be a fraction in (0, 1], got {config.data.train_fraction!r} "
             "(1.0 trains on the whole train split; 0.05 on a fixed 5 % of its records)"
+        )
+    if not is_number(config.data.eval_fraction) or not 0 < config.data.eval_fraction < 1:
+        raise ConfigError(
+            f"config key 'data.eval_fraction' must be a fraction in (0, 1), got {config.data.eval_fraction!r} "
+            "(0.1 holds out a tenth of the data for evaluation)"
+        )
+    if config.data.channels not in (1, 3):
+        raise ConfigError(f"config key 'data.channels' is {config.data.channels!r}; choose 1 (greyscale) or 3 (RGB)")
+    size = config.data.image_size
+    if not (isinstance(size, tuple) and len(size) == 2 and all(is_int(side) and side > 0 for side in size)):
+        raise ConfigError(
+            f"config key 'data.image_size' must be (height, width) in pixels, got {size!r}; e.g. "
+            "--config.data.image_size='(32, 32)'"
         )
     if config.checkpoint.keep_best and not config.checkpoint.best_metric:
         raise ConfigError(

@@ -15,3 +15,11 @@ class DataError(JaxmodelsError):
 
 class CheckpointError(JaxmodelsError):
     """A checkpoint that does not fit the configured model or cannot be read."""
+
+
+class UnreadableFile(DataError):
+    """A data file that does not decode (a truncated or damaged image); `data.skip_bad_files` may leave it out."""
+
+    def __init__(self, message: str, path: object = None):
+        super().__init__(message)
+        self.path = path  # the file, for a count of those left out

@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxmodels import config as config_lib
 from jaxmodels.checkpoint import Checkpointer, Restored, StateMismatch, abstract_like
-from jaxmodels.data.views import keep_tokenizer
+from jaxmodels.data.views import check_data_unchanged, keep_data_fingerprint, keep_tokenizer
 from jaxmodels.early_stopping import EarlyStopping, Stopper
 from jaxmodels.errors import JaxmodelsError
 from jaxmodels.experiment import Experiment
@@ -51,6 +51,8 @@ def train(
     notes = list(experiment.notes)  # printed once the progress display exists
     try:
         compiling = experiment.compile_step_ahead()  # XLA compiles the step while the state is created or restored
+        if checkpointer.latest_step() is not None:
+            check_data_unchanged(experiment.view, workdir)  # before anything is restored or written
         restored = _restore_or_reset(experiment, checkpointer, workdir, notes)
         if restored:
             state, start, sums = strategy.from_canonical(restored.state), restored.step, restored.metric_sums
@@ -137,10 +139,12 @@ def _record_config_changes(workdir: Path, step: int, changes: list[str] | None, 
 
 
 def _write_run_files(workdir: Path, experiment: Experiment) -> None:
-    """config.json and, for text data, the tokenizer, which eval, sample and later runs reuse (process 0)."""
+    """config.json and, for text data, the tokenizer, which eval, sample and later runs reuse, and for user files
+    their fingerprint, which a resume checks (process 0)."""
     if jax.process_index() == 0:
         (workdir / "config.json").write_text(config_lib.to_json(experiment.config))
         keep_tokenizer(experiment.view)
+        keep_data_fingerprint(experiment.view, workdir)
 
 
 def _run(

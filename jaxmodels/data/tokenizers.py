@@ -1,6 +1,6 @@
-"""Tokenizers: text <-> int32 ids, by character, by word, or by SentencePiece subword.
+"""Tokenizers: text <-> int32 ids, by character, by word, by SentencePiece subword, or by byte-level BPE.
 
-All three share five special tokens with fixed ids, so models, masking and padding code can
+All share five special tokens with fixed ids, so models, masking and padding code can
 rely on them whatever the tokenizer:
 
     0 <pad>   padding; `decode` drops it
@@ -13,7 +13,7 @@ Ordinary tokens have ids NUM_SPECIAL (5) and up. `decode` writes the other speci
 names ("<unk>", ...). Special tokens are never produced by `encode` from text: a literal "<mask>"
 in text is encoded as ordinary characters.
 
-Each tokenizer is trained offline on a corpus and saved to one file (JSON for char and word, the
+Each tokenizer is trained offline on a corpus and saved to one file (JSON for char, word and bpe, the
 SentencePiece model for subword), so an experiment keeps its tokenizer in its workdir and reloads
 the identical vocabulary (`load_tokenizer`).
 """
@@ -32,6 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 import sentencepiece
+import tokenizers as hf_tokenizers
 
 from jaxmodels.errors import DataError
 from jaxmodels.files import first_line
@@ -267,7 +268,89 @@ def _line_chunks(texts: Iterable[str], max_chars: int) -> Iterator[str]:
             yield "".join(chunk)
 
 
-TOKENIZERS: dict[str, type[Tokenizer]] = {t.kind: t for t in (CharTokenizer, WordTokenizer, SubwordTokenizer)}
+class BytePairTokenizer(Tokenizer):
+    """Byte-level BPE (GPT-2's scheme), trained with Hugging Face's `tokenizers`: every text round-trips exactly.
+
+    Text is cut into words and whitespace runs by GPT-2's pattern, each read as UTF-8 bytes, and merged into
+    learnt pieces; the 256 byte pieces are always in the vocabulary, so no text needs <unk>. Saved as JSON:
+    {"kind": "bpe", "tokenizer": <the tokenizers library's own JSON>}.
+    """
+
+    kind = "bpe"
+
+    def __init__(self, tokenizer: hf_tokenizers.Tokenizer):
+        self._tokenizer = tokenizer
+        self._tokenizer.encode_special_tokens = True  # a literal "<mask>" in text is ordinary bytes
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int = 8000) -> BytePairTokenizer:
+        """Learns up to `vocab_size` ids (the special tokens and 256 bytes included) from `texts`."""
+        if vocab_size < NUM_SPECIAL + 256:
+            raise DataError(
+                f"data.vocab_size={vocab_size} is too small for a byte-level BPE tokenizer, which needs "
+                f"{NUM_SPECIAL} special tokens and 256 bytes; set data.vocab_size to at least {NUM_SPECIAL + 256}"
+            )
+        tokenizer = hf_tokenizers.Tokenizer(hf_tokenizers.models.BPE())
+        tokenizer.pre_tokenizer = hf_tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = hf_tokenizers.decoders.ByteLevel()
+        trainer = hf_tokenizers.trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=list(SPECIAL_TOKENS),  # ids 0..4 in this order
+            initial_alphabet=hf_tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(texts, trainer)
+        return cls(tokenizer)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tokenizer.get_vocab_size()
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self._tokenizer.id_to_token(token_id)
+
+    def encode(self, text: str) -> np.ndarray:
+        """The ids of `text`, encoded in pieces cut where no pre-token can straddle the cut (after a line break
+        between two non-space characters): the ids of the whole text as one string, computed by the library's
+        threads, a piece each."""
+        pieces = list(_bpe_pieces(text))
+        encoded = self._tokenizer.encode_batch_fast(pieces, add_special_tokens=False)  # no character offsets
+        return np.asarray([i for piece in encoded for i in piece.ids], np.int32)
+
+    def _decode_ordinary(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=False)
+
+    def save(self, path: PathLike) -> None:
+        stored = {"kind": self.kind, "tokenizer": json.loads(self._tokenizer.to_str())}
+        Path(path).write_text(json.dumps(stored, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: PathLike) -> BytePairTokenizer:
+        stored = json.loads(Path(path).read_text())
+        if stored.get("kind") != cls.kind or not isinstance(stored.get("tokenizer"), dict):
+            raise ValueError(f"{path} holds no byte-level BPE tokenizer")
+        try:
+            return cls(hf_tokenizers.Tokenizer.from_str(json.dumps(stored["tokenizer"])))
+        except Exception as error:  # the tokenizers library raises a bare Exception for a malformed definition
+            raise ValueError(f"its BPE definition does not load ({first_line(error)})") from None
+
+
+_SAFE_CUT = re.compile(r"(?<=\S\n)(?=\S)")  # GPT-2's pre-tokenizer ends a token there whatever follows
+
+
+def _bpe_pieces(text: str, size: int = 2**16) -> Iterator[str]:
+    """`text` in consecutive pieces of about `size` characters, cut only at `_SAFE_CUT`."""
+    start = 0
+    while start < len(text):
+        cut = _SAFE_CUT.search(text, start + size) if start + size < len(text) else None
+        end = cut.start() if cut else len(text)
+        yield text[start:end]
+        start = end
+
+
+TOKENIZERS: dict[str, type[Tokenizer]] = {
+    t.kind: t for t in (CharTokenizer, WordTokenizer, SubwordTokenizer, BytePairTokenizer)
+}
 
 
 def load_tokenizer(path: PathLike) -> Tokenizer:

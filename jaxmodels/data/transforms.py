@@ -116,7 +116,8 @@ def lm_window_dataset(tokens: np.ndarray, block_size: int, *, seed: int, num_win
     Batch and repeat it like any MapDataset; repeated epochs draw new windows.
     """
     num_windows = num_windows or len(tokens) // block_size
-    return grain.MapDataset.range(num_windows).random_map(RandomLMWindow(np.asarray(tokens), block_size), seed=seed)
+    tokens = tokens if hasattr(tokens, "__array__") else np.asarray(tokens)  # arrays, and ids read from disk as sliced
+    return grain.MapDataset.range(num_windows).random_map(RandomLMWindow(tokens, block_size), seed=seed)
 
 
 # --------------------------------------------------------------------------------------------- masked LM

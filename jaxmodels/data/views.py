@@ -23,8 +23,9 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxmodels.data import features, pipeline, sources, text, tokenizers, transforms
+from jaxmodels.data import features, pipeline, prepared_text, sources, text, tokenizers, transforms, user
 from jaxmodels.data.pipeline import Example
+from jaxmodels.data.user import fingerprint
 from jaxmodels.errors import ConfigError, DataError
 
 
@@ -51,6 +52,7 @@ class DataView:
     train_examples: grain.MapDataset | grain.IterDataset | None = None
     tokenizer: tokenizers.Tokenizer | None = None
     tokenizer_file: Path | None = None  # where the run keeps its tokenizer; `keep_tokenizer` writes a new one there
+    data_fingerprint: dict[str, Any] | None = None  # user files (jaxmodels.data.user): checked on resume
 
 
 def one_example(view: DataView) -> Example:
@@ -79,10 +81,15 @@ def build(
     make = VIEWS.get(view)
     if make is None:
         raise ConfigError(f"unknown data view {view!r}; the views are {', '.join(VIEWS)}")
-    builder = sources.open_dataset(config.data.name, config.data.data_dir)
+    if user.is_user_source(config.data.name):
+        builder = user.open_user_dataset(config.data)
+    else:
+        builder = sources.open_dataset(config.data.name, config.data.data_dir)
     built = make(config, builder, workdir, options or {})
     if built.tokenizer is not None and workdir is not None:
         built.tokenizer_file = _tokenizer_file(config, workdir)
+    if isinstance(builder, user.UserDataset):
+        built.data_fingerprint = fingerprint.fingerprint(builder.files, builder.class_names)
     return built
 
 
@@ -93,6 +100,18 @@ def keep_tokenizer(view: DataView) -> None:
         return
     view.tokenizer_file.parent.mkdir(parents=True, exist_ok=True)
     view.tokenizer.save(view.tokenizer_file)
+
+
+def check_data_unchanged(view: DataView, workdir: Path) -> None:
+    """Refuses (DataError) to resume a run in `workdir` whose user files changed on disk since it began."""
+    if view.data_fingerprint is not None:
+        fingerprint.check_unchanged(workdir, view.data_fingerprint)
+
+
+def keep_data_fingerprint(view: DataView, workdir: Path) -> None:
+    """Writes the fingerprint of the view's user files to `workdir` (once a run is accepted)."""
+    if view.data_fingerprint is not None:
+        fingerprint.keep(workdir, view.data_fingerprint)
 
 
 def _records(config, builder, workdir, options) -> DataView:
@@ -168,8 +187,10 @@ def _local_indices(num_records: int) -> np.ndarray:
 
 
 def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.ndarray, tokenizers.Tokenizer]:
-    """(train ids, validation ids, tokenizer) of a text dataset, split 90/10 by position (nanoGPT)."""
-    if "text" not in builder.info.features:
+    """(train ids, validation ids, tokenizer) of a text dataset: the validation text is the held-out files
+    (`data.eval_files`) where given, else the tail of the tokens (`data.eval_fraction`, 10 %: nanoGPT's split)."""
+    prepared = _prepared_tokens(config, builder)
+    if prepared is None and "text" not in builder.info.features:
         raise DataError(
             f"the {view!r} data view needs a text dataset; {config.data.name!r} has no 'text' feature "
             "(try --config.data.name=shakespeare)"
@@ -179,11 +200,26 @@ def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.
             f"config key 'data.train_fraction' ({config.data.train_fraction}) takes a subset of a dataset's records; "
             f"the {view!r} view trains on the whole text: leave it at 1.0"
         )
+    if prepared is not None:
+        return prepared
     corpus = text.corpus_text(sources.open_split(builder, config.data.train_split))
-    train_text, _ = text.split_by_position(corpus)
+    if isinstance(builder, user.UserDataset) and config.data.eval_files:
+        tokenizer = _tokenizer(config, corpus, workdir)
+        validation = text.corpus_text(sources.open_split(builder, config.data.eval_split))
+        return tokenizer.encode(corpus), tokenizer.encode(validation), tokenizer
+    train_fraction = 1 - config.data.eval_fraction
+    train_text, _ = text.split_by_position(corpus, train_fraction)
     tokenizer = _tokenizer(config, train_text, workdir)
-    train_ids, val_ids = text.split_by_position(tokenizer.encode(corpus))
+    train_ids, val_ids = text.split_by_position(tokenizer.encode(corpus), train_fraction)
     return train_ids, val_ids, tokenizer
+
+
+def _prepared_tokens(config, builder) -> tuple[Any, Any, tokenizers.Tokenizer] | None:
+    """(train ids, validation ids, tokenizer) of text that `jaxmodels prepare` stored as token ids, read window by
+    window from its shards (`prepared_text.TokenStream`); None for any other dataset."""
+    if not isinstance(builder, user.UserDataset) or "tokens" not in builder.info.features:
+        return None
+    return prepared_text.open_tokens(Path(builder.data_dir), builder.records, config)
 
 
 def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Tokenizer:
@@ -192,6 +228,7 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
         "char": lambda: tokenizers.CharTokenizer.train([train_text]),
         "word": lambda: tokenizers.WordTokenizer.train([train_text], max_vocab_size=config.data.vocab_size),
         "subword": lambda: tokenizers.SubwordTokenizer.train([train_text], vocab_size=config.data.vocab_size),
+        "bpe": lambda: tokenizers.BytePairTokenizer.train([train_text], vocab_size=config.data.vocab_size),
     }
     if kind not in trainers:
         raise ConfigError(f"config key 'data.tokenizer' is {kind!r}; choose one of {', '.join(trainers)}")
