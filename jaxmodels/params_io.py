@@ -101,8 +101,11 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
         "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
     }
     (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    for tokenizer_file in workdir.glob("tokenizer_*"):  # a run that starts from the export reads text the same way
-        shutil.copyfile(tokenizer_file, out / tokenizer_file.name)
+    for kept in workdir.glob("tokenizer*"):  # a run that starts from the export reads text the same way
+        if kept.is_dir():  # a released tokenizer's files (jaxmodels.data.pretrained_tokenizers.KEPT_DIR)
+            shutil.copytree(kept, out / kept.name)
+        elif kept.name.startswith("tokenizer_"):
+            shutil.copyfile(kept, out / kept.name)
     return info
 
 
