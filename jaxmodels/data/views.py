@@ -180,6 +180,11 @@ def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.
     corpus = text.corpus_text(sources.open_split(builder, config.data.train_split))
     train_text, _ = text.split_by_position(corpus)
     tokenizer = _tokenizer(config, train_text, workdir)
+    if view == "mlm_windows" and tokenizer.mask_id is None:  # before the whole text is encoded
+        raise ConfigError(
+            f"the tokenizer of data.tokenizer={config.data.tokenizer!r} has no mask token, which the mlm task needs; "
+            "use a masked-LM vocabulary (BERT's WordPiece) or a task without masking (--config.task.name=lm)"
+        )
     train_ids, val_ids = text.split_by_position(tokenizer.encode(corpus))
     return train_ids, val_ids, tokenizer
 
@@ -343,11 +348,6 @@ def _mlm_windows(config, builder, workdir, options) -> DataView:
     """Masked LM: a window framed by the special tokens (<cls> + ids), masked afresh for every training example,
     once for validation."""
     train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir, "mlm_windows")
-    if tokenizer.mask_id is None:
-        raise ConfigError(
-            f"the tokenizer of data.tokenizer={config.data.tokenizer!r} has no mask token, which the mlm task needs; "
-            "use a masked-LM vocabulary (BERT's WordPiece) or a task without masking (--config.task.name=lm)"
-        )
     block, frame = config.data.block_size, tokenizer.special_frame
     mask = transforms.MaskTokens(
         tokenizer.vocab_size, special_ids=tuple(int(i) for i in tokenizer.reserved_ids), mask_id=tokenizer.mask_id
