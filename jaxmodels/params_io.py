@@ -148,3 +148,23 @@ def init_from_pretrained(state: Any, path: str | Path, *, subtree: str = "", log
         model_state, _ = load_partial(state.model_state, variables["model_state"])
     log(f"initialised from {source}: {report.summary()}")
     return state.replace(params=jax.device_put(params), model_state=jax.device_put(model_state))
+
+
+def check_new_export_dir(out: Path) -> None:
+    """CheckpointError unless `out` is free for an export: missing, or an empty directory."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        problem = "is not empty" if out.is_dir() else "is a file"
+        raise CheckpointError(f"export directory {str(out.absolute())!r} {problem}; choose a new --out")
+
+
+def write_export(out: Path, variables: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """Writes `variables` ({'params', 'model_state'}) to `out`/params and `info` (with the format and the
+    parameter count added) to `out`/jaxmodels_export.json; returns what it wrote there."""
+    make_writable_dir(out, "export directory", "--out")
+    with ocp.StandardCheckpointer() as writer:
+        writer.save(out.absolute() / "params", variables)
+        writer.wait_until_finished()
+    num_params = int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"])))
+    info = {"format": EXPORT_FORMAT, **info, "num_params": num_params}
+    (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return info
