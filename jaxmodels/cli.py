@@ -1,8 +1,10 @@
-"""`jaxmodels train | eval | sample | export | compile | compare | explain | sweep`: the command line over the library.
+"""`jaxmodels train | eval | sample | fill-mask | export | compile | compare | explain | sweep`: the command line.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
     jaxmodels sample --workdir runs/shakespeare_char_gpt --prompt "ROMEO:" --num_tokens 300
+    jaxmodels sample --model exports/gpt2 --prompt "To be, or not to be" --num_tokens 40 [--top_k 40 --seed 1]
+    jaxmodels fill-mask --model exports/bert-base-uncased "Hello, my [MASK] is cute." [--top_k 5]
     jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best]
     jaxmodels compile --config experiments/mnist1d_cnn.py --config.parallel.strategy=fsdp [--json]
     jaxmodels compare runs/cnn runs/cnn_lr3e-3 [--metric test/accuracy] [--mode max|min] [--out DIR]
@@ -71,12 +73,27 @@ def _parser() -> argparse.ArgumentParser:
         help="generate text from the latest checkpoint of a language model",
         description="Continue a prompt with a trained language model (task lm: gpt, char_rnn).",
     )
-    sample.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train` with task lm")
+    source = sample.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", help="a workdir written by `jaxmodels train` with task lm")
+    source.add_argument(
+        "--model", metavar="EXPORT", help="an export of a language model (`jaxmodels import`, `export`)"
+    )
     sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     sample.add_argument("--num_tokens", type=int, default=500, help="how many tokens to generate")
     sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
     sample.add_argument("--top_k", type=int, default=None, help="sample among the k most likely tokens only")
     sample.add_argument("--seed", type=int, default=0)
+    fill_mask = commands.add_parser(
+        "fill-mask",
+        help="print a masked language model's most probable tokens for each mask of a text",
+        description="Fill each mask token of TEXT ([MASK] for a released BERT, <mask> for jaxmodels' own "
+        "tokenizers) with a masked language model: its top tokens and their probabilities, per mask.",
+    )
+    source = fill_mask.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="EXPORT", help="an export of a masked LM (`jaxmodels import`, `export`)")
+    source.add_argument("--workdir", help="a workdir written by `jaxmodels train` with task mlm")
+    fill_mask.add_argument("text", help='the text, e.g. "Hello, my [MASK] is cute."')
+    fill_mask.add_argument("--top_k", type=int, default=5, help="how many tokens to print per mask (default: 5)")
     export = commands.add_parser(
         "export",
         help="write the parameters of a checkpoint for inference or fine-tuning",
@@ -205,15 +222,30 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     elif args.command == "sweep":
         print(_sweep(args, overrides).markdown())
     elif args.command == "sample":
-        loaded = run.load(args.workdir, overrides=overrides)
+        loaded = _model_or_run(args, overrides)
         print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
                          seed=args.seed))  # fmt: skip
+    elif args.command == "fill-mask":
+        from jaxmodels.fill_mask import fill_mask, format_predictions
+
+        print(format_predictions(args.text, fill_mask(_model_or_run(args, overrides), args.text, args.top_k)))
     else:
         from jaxmodels.params_io import export_params
 
         info = export_params(args.workdir, args.out, step=args.step, best=args.best)
         print(_json_line({"out": args.out, **info}))
     return 0
+
+
+def _model_or_run(args: argparse.Namespace, overrides: list[str]) -> Any:
+    """The export of --model, or the latest checkpoint of --workdir (whose saved config the overrides change)."""
+    from jaxmodels import exported, run
+
+    if args.model is not None:
+        if overrides:
+            raise JaxmodelsError(f"{args.command} --model takes no --config overrides (they change a workdir's config)")
+        return exported.load_export(args.model)
+    return run.load(args.workdir, overrides=overrides)
 
 
 def _sweep(args: argparse.Namespace, overrides: list[str]) -> Any:

@@ -98,6 +98,7 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
         "source": str(workdir),
         "step": int(step),
         "model": source_config.get("model", config.get("model", {})),
+        "task": source_config.get("task", config.get("task", {})).get("name"),  # what `sample`, `fill-mask` expect
         "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
     }
     (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
