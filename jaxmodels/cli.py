@@ -226,7 +226,7 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
                          seed=args.seed))  # fmt: skip
     elif args.command == "fill-mask":
-        from jaxmodels.fill_mask import fill_mask, format_predictions
+        from jaxmodels.masked_lm import fill_mask, format_predictions
 
         print(format_predictions(args.text, fill_mask(_model_or_run(args, overrides), args.text, args.top_k)))
     else:

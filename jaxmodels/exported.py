@@ -24,7 +24,7 @@ from jaxmodels import config as config_lib
 from jaxmodels.data import pretrained_tokenizers, tokenizers
 from jaxmodels.errors import CheckpointError
 from jaxmodels.files import read_json_object
-from jaxmodels.fill_mask import check_tokenizer_fits
+from jaxmodels.masked_lm import check_tokenizer_fits
 from jaxmodels.models import registry
 from jaxmodels.params_io import EXPORT_FILE, load_params
 
@@ -57,9 +57,8 @@ def _jitted_apply(model: nn.Module) -> Any:
     return jax.jit(lambda variables, *inputs, **kwargs: model.apply(variables, *inputs, train=False, **kwargs))
 
 
-def load_export(path: str | Path) -> ExportedModel:
-    """The model, parameters and tokenizer of the export at `path`. CheckpointError when `path` is no export;
-    ConfigError when its tokenizer does not fit its model."""
+def export_info(path: str | Path) -> dict[str, Any]:
+    """The export's jaxmodels_export.json; CheckpointError, saying how to make one, when `path` holds none."""
     path = Path(path)
     if not (path / EXPORT_FILE).is_file():
         raise CheckpointError(
@@ -67,10 +66,24 @@ def load_export(path: str | Path) -> ExportedModel:
             "--from DIR --out EXPORT` (a released model) or `jaxmodels export --workdir RUN --out EXPORT`"
         )
     info = read_json_object(path / EXPORT_FILE, CheckpointError)
-    model_section = dict(info.get("model") or {})
-    name = model_section.pop("name", None)
-    if not isinstance(name, str):
+    if not isinstance((info.get("model") or {}).get("name"), str):
         raise CheckpointError(f"{path / EXPORT_FILE} names no model (its 'model' has no 'name'); export it again")
+    return info
+
+
+def exported_model_config(path: str | Path) -> dict[str, Any]:
+    """The `model` section of a config that builds the export's model, e.g. {'name': 'bert_mlm', 'num_layers': 12,
+    ...}: an experiment that fine-tunes an import takes its sizes from here, whatever the release's size."""
+    return dict(export_info(path)["model"])
+
+
+def load_export(path: str | Path) -> ExportedModel:
+    """The model, parameters and tokenizer of the export at `path`. CheckpointError when `path` is no export;
+    ConfigError when its tokenizer does not fit its model."""
+    path = Path(path)
+    info = export_info(path)
+    model_section = dict(info["model"])
+    name = model_section.pop("name")
     tokenizer = _kept_tokenizer(path)
     if tokenizer is not None and "vocab_size" not in model_section and "vocab_size" in registry.model_fields(name):
         model_section["vocab_size"] = tokenizer.vocab_size  # a size the run took from its data, as training did

@@ -40,7 +40,7 @@ from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
 from jaxmodels.exported import ExportedModel
 from jaxmodels.files import make_writable_dir
-from jaxmodels.fill_mask import check_tokenizer_fits
+from jaxmodels.masked_lm import check_tokenizer_fits
 from jaxmodels.metric_writers import read_history
 from jaxmodels.models.sampling import generate
 from jaxmodels.steps import TrainState
