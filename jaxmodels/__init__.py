@@ -5,7 +5,8 @@ Config (ml_collections) -> model (Flax Linen, by name) + task (loss, metrics) + 
 
 The Python API (`import jaxmodels as jm`): `jm.load_config`, `jm.train`, `jm.load`, `jm.evaluate`,
 `jm.sample`, `jm.compile` and `jm.Run`, from `jaxmodels.run`, `jm.sweep` (hyper-parameter sweeps on Optuna),
-from `jaxmodels.sweeps.runner`, `jm.fill_mask` (jaxmodels.masked_lm) and `jm.load_export` (jaxmodels.exported).
+from `jaxmodels.sweeps.runner`, `jm.fill_mask` (jaxmodels.masked_lm), `jm.load_export` (jaxmodels.exported) and
+`jm.from_pretrained` (a released model directory or an export; jaxmodels.pretrained.importer).
 They are loaded on first use, so that importing the package (e.g. for `jaxmodels --help`) does not load JAX or
 Optuna.
 """
@@ -16,11 +17,24 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Run", "compile", "evaluate", "fill_mask", "load", "load_config", "load_export", "sample", "sweep", "train"]
+__all__ = [
+    "Run",
+    "compile",
+    "evaluate",
+    "fill_mask",
+    "from_pretrained",
+    "load",
+    "load_config",
+    "load_export",
+    "sample",
+    "sweep",
+    "train",
+]
 _HOMES = {  # every other name lives in jaxmodels.run
     "sweep": "jaxmodels.sweeps.runner",
     "fill_mask": "jaxmodels.masked_lm",
     "load_export": "jaxmodels.exported",
+    "from_pretrained": "jaxmodels.pretrained.importer",
 }
 
 

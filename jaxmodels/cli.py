@@ -1,11 +1,12 @@
-"""`jaxmodels train | eval | sample | fill-mask | export | compile | compare | explain | sweep`: the command line.
+"""`jaxmodels train | eval | sample | fill-mask | export | import | compile | compare | explain | sweep`: the CLI.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
     jaxmodels sample --workdir runs/shakespeare_char_gpt --prompt "ROMEO:" --num_tokens 300
     jaxmodels sample --model exports/gpt2 --prompt "To be, or not to be" --num_tokens 40 [--top_k 40 --seed 1]
     jaxmodels fill-mask --model exports/bert-base-uncased "Hello, my [MASK] is cute." [--top_k 5]
-    jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best]
+    jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best] [--format jaxmodels|hf]
+    jaxmodels import --from gpt2 --out exports/gpt2
     jaxmodels compile --config experiments/mnist1d_cnn.py --config.parallel.strategy=fsdp [--json]
     jaxmodels compare runs/cnn runs/cnn_lr3e-3 [--metric test/accuracy] [--mode max|min] [--out DIR]
     jaxmodels explain --workdir runs/cnn --index 7 --method ig --out ig.png
@@ -100,11 +101,35 @@ def _parser() -> argparse.ArgumentParser:
         description="Write params (and model state) of a workdir's checkpoint to OUT; prints one JSON line. "
         "A new run starts from them with --config.checkpoint.init_from=OUT.",
     )
-    export.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    export.add_argument(
+        "--workdir", required=True, help="a workdir written by `jaxmodels train` (with --format hf, also an export)"
+    )
     export.add_argument("--out", required=True, help="new (or empty) directory for the exported parameters")
     which = export.add_mutually_exclusive_group()
     which.add_argument("--step", type=int, help="the checkpoint at this step (default: the latest)")
     which.add_argument("--best", action="store_true", help="the best checkpoint (needs checkpoint.keep_best)")
+    export.add_argument(
+        "--format",
+        choices=("jaxmodels", "hf"),
+        default="jaxmodels",
+        help="jaxmodels (default: for init_from, sample, fill-mask) or hf: config.json + model.safetensors + "
+        "tokenizer files that transformers' from_pretrained reads (GPT, BERT and ViT models)",
+    )
+    import_ = commands.add_parser(
+        "import",
+        help="convert a released model (Hugging Face GPT-2, BERT, ViT; torchvision ResNet) into an export",
+        description="Read a downloaded model directory (config.json + model.safetensors, or shards; a torchvision "
+        "ResNet state dict in model.safetensors) and write a jaxmodels export of it, with its tokenizer files; "
+        "prints one JSON line. docs/pretrained.md lists what is supported.",
+    )
+    import_.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="DIR",
+        help="e.g. from `huggingface-cli download gpt2 --local-dir DIR`",
+    )
+    import_.add_argument("--out", required=True, help="new (or empty) directory for the export")
     compile_ = commands.add_parser(
         "compile",
         help="compile the train step ahead of time and print its FLOPs and memory per device",
@@ -172,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides look like --config.key=value)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if overrides and (args.command in ("export", "compare", "explain") or getattr(args, "report", False)):
+    if overrides and (args.command in ("export", "import", "compare", "explain") or getattr(args, "report", False)):
         parser.error(f"{args.command}{' --report' if args.command == 'sweep' else ''} takes no --config overrides")
     from jaxmodels.preemption import Preempted
 
@@ -229,6 +254,17 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
         from jaxmodels.masked_lm import fill_mask, format_predictions
 
         print(format_predictions(args.text, fill_mask(_model_or_run(args, overrides), args.text, args.top_k)))
+    elif args.command == "import":
+        from jaxmodels.pretrained.importer import import_release
+
+        info = import_release(args.source, args.out)
+        print(_json_line({"out": args.out, **{key: value for key, value in info.items() if key != "pretrained"}}))
+    elif args.format == "hf":
+        from jaxmodels.pretrained.hf_export import export_hf
+
+        if args.best:
+            raise JaxmodelsError("export --format hf takes the latest checkpoint or --step N, not --best")
+        print(_json_line(export_hf(args.workdir, args.out, step=args.step)))
     else:
         from jaxmodels.params_io import export_params
 

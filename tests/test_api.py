@@ -92,6 +92,7 @@ def test_the_package_exposes_only_the_documented_api():
         "compile",
         "evaluate",
         "fill_mask",
+        "from_pretrained",
         "load",
         "load_config",
         "load_export",

@@ -27,7 +27,7 @@ from jaxmodels.pretrained import torchvision_resnet
 from jaxmodels.pretrained.architecture import Architecture, HFConfig
 from jaxmodels.pretrained.registry import architecture_named
 from jaxmodels.pretrained.table import to_variables
-from jaxmodels.pretrained.weights_files import INDEX_FILE, WEIGHTS_FILE, read_weights, weight_files
+from jaxmodels.pretrained.weights_files import INDEX_FILE, WEIGHTS_FILE, read_weights, refuse_pickles, weight_files
 
 CONFIG_FILE = "config.json"
 # Old releases (bert-base-uncased) name LayerNorm parameters as TensorFlow did; transformers reads both.
@@ -98,7 +98,11 @@ def _tensors_without_config(directory: Path) -> dict[str, np.ndarray]:
     """A directory without config.json: a torchvision ResNet state dict's tensors, or an error saying what lacks."""
     has_weights = (directory / WEIGHTS_FILE).is_file() or (directory / INDEX_FILE).is_file()
     if not has_weights:
-        weight_files(directory)  # refuses pickles with how to convert them
+        refuse_pickles(directory)
+        raise CheckpointError(
+            f"{directory} holds no {CONFIG_FILE} and no weights; a model directory has {CONFIG_FILE} and "
+            f"{WEIGHTS_FILE} (e.g. from `huggingface-cli download NAME --local-dir DIR`)"
+        )
     tensors = read_weights(directory)
     if not torchvision_resnet.is_state_dict(tensors):
         raise CheckpointError(

@@ -51,16 +51,21 @@ def weight_files(directory: Path) -> list[Path]:
         return shards
     if (directory / WEIGHTS_FILE).is_file():
         return [directory / WEIGHTS_FILE]
+    refuse_pickles(directory)
+    raise CheckpointError(
+        f"{directory} holds no weights: expected {WEIGHTS_FILE} or {INDEX_FILE} with its shards "
+        "(e.g. from `huggingface-cli download NAME --local-dir DIR`)"
+    )
+
+
+def refuse_pickles(directory: Path) -> None:
+    """CheckpointError if `directory` holds PyTorch pickles: it says why they are not read and how to convert."""
     pickles = sorted(path.name for pattern in PICKLE_PATTERNS for path in directory.glob(pattern))
     if pickles:
         raise CheckpointError(
             f"{directory} holds PyTorch pickles ({', '.join(pickles)}), which jaxmodels does not read: loading a "
             f"pickle runs the code inside it. Get the release's model.safetensors instead, or {TO_SAFETENSORS}"
         )
-    raise CheckpointError(
-        f"{directory} holds no weights: expected {WEIGHTS_FILE} or {INDEX_FILE} with its shards "
-        "(e.g. from `huggingface-cli download NAME --local-dir DIR`)"
-    )
 
 
 def read_weights(directory: Path) -> dict[str, np.ndarray]:
