@@ -6,9 +6,11 @@ split holds the passages of held-out works), starting from an import of a releas
 kept with `checkpoint.init_from`), so passages are lower-cased, accent-stripped and cut into word pieces exactly as
 in pretraining, read as [CLS] passage [SEP] (up to 128 tokens). The model's sizes come from the import, so any
 BERT depth and width fits. Fine-tuning as §4.1 and Appendix A.3: the [CLS] state through a fresh tanh pooler and
-classifier, AdamW with 10 % warmup then linear-like (cosine) decay, batch 32, dropout 0.1, about one epoch (460
-steps); the encoder learns at 2e-5 (the paper's range 2e-5..5e-5) while the fresh head learns at 1e-4
-(`optimizer.lr_multipliers='encoder:0.2'`). BERT-base is a GPU job: 110M parameters, 3.5 s a step on 2 CPU cores.
+classifier, AdamW with 10 % warmup then cosine decay (the paper decays linearly), batch 32, dropout 0.1, about
+one epoch (460 steps); the encoder learns at 2e-5 (the paper's range 2e-5..5e-5) while the fresh head learns at
+1e-4 (`optimizer.lr_multipliers='encoder:0.2'`). Not run here (the weights need internet). BERT-base is a GPU job:
+a step is about 2.1 TFLOP (6 x 86M encoder parameters x 32 x 128 tokens), some 26 s on 2 CPU cores at the 81
+GFLOP/s jaxmodels' char GPT reaches there (docs/benchmarks.md). The tests run it for two steps on a tiny import.
 
 Commands:
     # on a machine with internet: fetch the release (config.json, model.safetensors, vocab.txt, tokenizer files)

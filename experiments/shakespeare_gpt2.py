@@ -5,8 +5,10 @@ parameter (`checkpoint.init_from`) and its BPE vocabulary of 50,257 tokens (`dat
 tokenizer kept with the import), so the text is cut into the very tokens GPT-2 was trained on and its
 embedding rows keep their meaning. The model's sizes come from the import (distilgpt2 to gpt2-xl). Windows of 256
 tokens, batch 8, AdamW at a constant 3e-5 (nanoGPT fine-tunes GPT-2 on Shakespeare at 3e-5), dropout 0.1, 300
-steps; the loss is scored on 40 validation windows. Then `jaxmodels sample` writes with the run's BPE. GPT-2 small
-(124M parameters) is a GPU job; on 2 CPU cores a step takes several seconds.
+steps; the loss is scored on 40 validation windows. Then `jaxmodels sample` writes with the run's BPE. Not run here
+(the weights need internet). GPT-2 small is a GPU job: a step is about 1.5 TFLOP (6 x 124M parameters, the tied
+output layer included, x 8 x 256 tokens), some 19 s on 2 CPU cores at the 81 GFLOP/s jaxmodels' char GPT reaches
+there (docs/benchmarks.md). The tests run it for two steps on a tiny import.
 
 Commands:
     # on a machine with internet: fetch the release (config.json, model.safetensors, vocab.json, merges.txt, ...)
