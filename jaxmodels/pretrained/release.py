@@ -2,7 +2,7 @@
 
     release = read_release(Path("gpt2"))   # config.json + model.safetensors (or shards), or a torchvision dict
     release.model_name, release.arguments  # 'gpt', {'num_layers': 12, 'embed_dim': 768, ...}
-    release.variables                      # {'params': ..., 'batch_stats': ...} as float32 numpy arrays
+    release.variables                      # {'params': ..., 'batch_stats': ...} as float32 JAX arrays
 
 Everything is checked before anything is returned: the directory's files, the architecture, every tensor's
 shape against the sizes in config.json, tied copies; each problem is one `JaxmodelsError` that names it.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class Release:
     source_config: dict[str, Any]  # config.json as the release has it (for torchvision: read from the tensors)
     model_name: str
     arguments: dict[str, Any]
-    variables: dict[str, Any]  # {'params': ..., and 'batch_stats' where the model has BatchNorm}: numpy arrays
+    variables: dict[str, Any]  # {'params': ..., and 'batch_stats' where the model has BatchNorm}: JAX arrays
 
     @property
     def model(self) -> nn.Module:
@@ -90,8 +91,16 @@ def read_release(directory: str | Path) -> Release:
     )
     if set(flat) != set(expected):  # a bug in a table, not a user error
         raise ValueError(f"{architecture.name} table misses {sorted(set(expected) - set(flat))}")
-    variables = traverse_util.unflatten_dict({tuple(path.split("/")): array for path, array in flat.items()})
+    del tensors  # now only `flat` holds the arrays read: each is freed once it is on the device
+    variables = traverse_util.unflatten_dict({tuple(path.split("/")): array for path, array in _on_device(flat)})
     return Release(directory, architecture.name, config, architecture.model_name, arguments, variables)
+
+
+def _on_device(flat: dict[str, np.ndarray]) -> Iterator[tuple[str, jax.Array]]:
+    """The arrays of `flat` as JAX arrays, emptying it as it goes: a release is held about once in memory."""
+    while flat:
+        path, array = flat.popitem()
+        yield path, jax.device_put(array)
 
 
 def _tensors_without_config(directory: Path) -> dict[str, np.ndarray]:

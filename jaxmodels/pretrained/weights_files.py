@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -29,7 +30,8 @@ TO_SAFETENSORS = (
     "save_file(torch.load(PATH, weights_only=True), 'model.safetensors')` (or `model.save_pretrained(DIR)` "
     "in transformers, which writes safetensors)"
 )
-FLOAT_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
+# How the floating-point dtypes of safetensors are stored (little-endian); all are read as float32.
+FLOAT_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"), "F64": np.dtype("<f8")}
 
 
 def weight_files(directory: Path) -> list[Path]:
@@ -77,39 +79,41 @@ def read_weights(directory: Path) -> dict[str, np.ndarray]:
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """The tensors of one safetensors file, floats as float32; CheckpointError naming the file if it is damaged."""
+    """The tensors of one safetensors file, floats as float32; CheckpointError naming the file if it is damaged.
+
+    `safe_open` validates the file (its header, and that every tensor lies inside it); each tensor is then read
+    straight from the file into its own array, so reading holds about the file's size in memory, never a mapped
+    copy of the file besides (transformers' float16 and bfloat16 files are widened one tensor at a time)."""
     try:
         with safe_open(path, framework="numpy") as file:
-            dtypes = {name: file.get_slice(name).get_dtype() for name in file.keys()}  # noqa: SIM118 (not a dict)
-            tensors = {name: file.get_tensor(name) for name, dtype in dtypes.items() if dtype != "BF16"}
-        if "BF16" in dtypes.values():
-            tensors.update(_read_bfloat16(path, [name for name, dtype in dtypes.items() if dtype == "BF16"]))
+            names = list(file.keys())
+            others = {name: file.get_tensor(name) for name in names if _dtype(file, name) not in FLOAT_DTYPES}
+        with path.open("rb") as file:
+            (header_size,) = struct.unpack("<Q", file.read(8))
+            header = json.loads(file.read(header_size))
+            return {name: others[name] if name in others else _read_float(file, 8 + header_size, header[name])
+                    for name in names}  # fmt: skip
     except (SafetensorError, OSError, ValueError, struct.error) as error:
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({first_line(error)}); it is truncated or damaged: "
             "download it again"
         ) from None
-    return {name: _as_float32(tensor) for name, tensor in tensors.items()}
 
 
-def _as_float32(tensor: np.ndarray) -> np.ndarray:
-    return tensor.astype(np.float32, copy=False) if np.issubdtype(tensor.dtype, np.floating) else tensor
+def _dtype(file: Any, name: str) -> str:
+    return file.get_slice(name).get_dtype()
 
 
-def _read_bfloat16(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """bfloat16 tensors (numpy has no such dtype): each 16-bit value is the top half of a float32.
-
-    The file's header (already validated by `safe_open`) gives each tensor's byte range after the header."""
-    with path.open("rb") as file:
-        (header_size,) = struct.unpack("<Q", file.read(8))
-        header = json.loads(file.read(header_size))
-        data = np.memmap(file, dtype=np.uint8, mode="r", offset=8 + header_size)
-        tensors = {}
-        for name in names:
-            start, end = header[name]["data_offsets"]
-            halves = np.frombuffer(data[start:end], dtype="<u2").astype(np.uint32) << 16
-            tensors[name] = halves.view(np.float32).reshape(header[name]["shape"])
-        return tensors
+def _read_float(file: BinaryIO, data_start: int, entry: dict[str, Any]) -> np.ndarray:
+    """One floating-point tensor of a validated header entry, as float32. bfloat16, which numpy lacks, is the
+    top half of a float32: its 16 bits are shifted into place."""
+    start, end = entry["data_offsets"]
+    file.seek(data_start + start)
+    stored = FLOAT_DTYPES[entry["dtype"]]
+    values = np.fromfile(file, dtype=stored, count=(end - start) // np.dtype(stored).itemsize)
+    if entry["dtype"] == "BF16":
+        values = (values.astype(np.uint32) << 16).view(np.float32)
+    return values.astype(np.float32, copy=False).reshape(entry["shape"])
 
 
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
