@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxmodels import config as config_lib
-from jaxmodels.data import pretrained_tokenizers, text, transforms, views
+from jaxmodels.data import text, transforms, views
 from jaxmodels.data.pretrained_tokenizers import PretrainedTokenizer, load_pretrained_tokenizer
 from jaxmodels.errors import ConfigError, DataError
 
@@ -48,16 +48,6 @@ def test_the_variants_differ_where_their_settings_do():
     for changed in ("bert_cased", "bert_keep_accents", "bert_no_chinese_split"):
         assert ids[changed] != ids["bert_uncased"], changed  # the reference strings exercise each setting
     assert ids["gpt2_prefix_space"] != ids["gpt2"] and ids["gpt2_vocab_files"] == ids["gpt2"]
-
-
-@pytest.mark.parametrize("fixture", ["bert_mlm", "gpt2_lm"])
-def test_a_long_text_encoded_in_pieces_gives_the_ids_of_one_piece(fixture, monkeypatch):
-    tokenizer = load_pretrained_tokenizer(FIXTURES / fixture)
-    long_text = "\n".join(REFERENCE["strings"] * 3) + " \n\n x  \t y\n"
-    whole = tokenizer.encode(long_text)
-    monkeypatch.setattr(tokenizer, "piece_chars", 7)  # cut at every space or newline that follows a character
-    assert tokenizer._splits_at_whitespace and len(pretrained_tokenizers._pieces(long_text, 7)) > 100
-    np.testing.assert_array_equal(tokenizer.encode(long_text), whole)
 
 
 def test_bert_special_ids_are_those_of_its_vocabulary(tmp_path):

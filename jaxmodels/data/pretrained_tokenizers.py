@@ -20,7 +20,6 @@ Unlike jaxmodels' own tokenizers, its special tokens written in text ("[MASK]") 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +50,10 @@ class PretrainedTokenizer(Tokenizer):
     """
 
     kind = "pretrained"
-    piece_chars = 1 << 16  # `encode` cuts longer texts into pieces of about this many characters
 
     def __init__(self, backend: hf.Tokenizer, special_tokens: dict[str, str], files: dict[str, bytes]):
         self.backend = backend
         self.files = files
-        self._splits_at_whitespace = _splits_at_whitespace(backend)
         vocabulary = backend.get_vocab(with_added_tokens=True)
         self._special_ids = {role: vocabulary[token] for role, token in special_tokens.items() if token in vocabulary}
         added_specials = [i for i, token in backend.get_added_tokens_decoder().items() if token.special]
@@ -83,18 +80,12 @@ class PretrainedTokenizer(Tokenizer):
         return self.backend.id_to_token(int(token_id))
 
     def encode(self, text: str) -> np.ndarray:
-        """The ids of `text` without the framing tokens: `transformers`' ids with add_special_tokens=False.
-
-        A long text (a corpus) is cut into pieces that the library encodes in parallel, where that gives the same
-        ids (`_splits_at_whitespace`): Shakespeare's 5 MB took 28 s in one piece on 2 cores.
-        """
-        if len(text) <= self.piece_chars or not self._splits_at_whitespace:
-            return np.asarray(self.backend.encode(text, add_special_tokens=False).ids, np.int32)
-        encodings = self.backend.encode_batch(_pieces(text, self.piece_chars), add_special_tokens=False)
-        return np.concatenate([np.asarray(encoding.ids, np.int32) for encoding in encodings])
+        """The ids of `text` without the framing tokens: `transformers`' ids with add_special_tokens=False."""
+        return np.asarray(self.backend.encode(text, add_special_tokens=False).ids, np.int32)
 
     def decode(self, ids) -> str:
-        """The text of `ids` as `transformers`' `decode` writes it, padding dropped (when there is a pad token)."""
+        """The text of `ids` through the release's decoder (GPT-2's bytes, BERT's word pieces joined), padding
+        dropped (when there is a pad token) and the other special tokens written as they are."""
         ids = [int(i) for i in np.asarray(ids, np.int64).ravel() if i != self._special_ids.get("pad")]
         return self._decode_ordinary(ids)
 
@@ -247,41 +238,3 @@ def _special_frame(backend: hf.Tokenizer) -> tuple[np.ndarray, np.ndarray]:
     if not inside:  # nothing of the probe survived: assume no framing
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
     return np.asarray(ids[: inside[0]], np.int32), np.asarray(ids[inside[-1] + 1 :], np.int32)
-
-
-_CHARWISE_NORMALIZERS = (None, "BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents")
-
-
-def _splits_at_whitespace(backend: hf.Tokenizer) -> bool:
-    """Whether text cut where whitespace follows a non-whitespace character encodes to the same ids piece by piece.
-
-    True for BERT's pipeline (pre-tokens are split at every space, normalisation is per character) and GPT-2's
-    (its pattern never joins a non-space to a following space, and a pre-token that starts at a space depends only
-    on the text from there on), without a prefix space added to each piece.
-    """
-    pipeline = json.loads(backend.to_str())
-    normalizer, pre_tokenizer = pipeline.get("normalizer"), pipeline.get("pre_tokenizer") or {}
-    normalizers_used = (
-        [normalizer] if not normalizer or normalizer.get("type") != "Sequence" else normalizer["normalizers"]
-    )
-    if any((n or {}).get("type") not in _CHARWISE_NORMALIZERS for n in normalizers_used if n):
-        return False
-    kind = pre_tokenizer.get("type")
-    return kind == "BertPreTokenizer" or (kind == "ByteLevel" and not pre_tokenizer.get("add_prefix_space", True))
-
-
-def _pieces(text: str, size: int) -> list[str]:
-    """`text` cut after about every `size` characters, each cut where a space or newline follows a non-whitespace
-    character."""
-    pieces, start = [], 0
-    while len(text) - start > size:
-        cut = _WHITESPACE_AFTER_TEXT.search(text, start + size)
-        if cut is None:
-            break
-        pieces.append(text[start : cut.start() + 1])
-        start = cut.start() + 1
-    pieces.append(text[start:])
-    return pieces
-
-
-_WHITESPACE_AFTER_TEXT = re.compile(r"\S(?=[ \n])")  # a space or newline: whitespace to every tokenizer
