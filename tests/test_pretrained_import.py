@@ -23,9 +23,10 @@ from jaxmodels.optim import make_optimizer
 from jaxmodels.params_io import init_from_pretrained, load_params
 from jaxmodels.pretrained.importer import from_pretrained
 from jaxmodels.pretrained.release import read_release
+from jaxmodels.run import load_config, train
 from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import LanguageModel
-from tests.conftest import assert_one_error_line
+from tests.conftest import EXPERIMENTS, assert_one_error_line
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pretrained"
 TOLERANCE = 1e-4  # max |output difference| against transformers / torch, float32
@@ -256,3 +257,23 @@ def test_import_onto_an_existing_export_is_refused(gpt2_export, capsys):
     status, _, err = run_cli(capsys, "import", "--from", str(FIXTURES / "gpt2_lm"), "--out", str(gpt2_export))
     assert_one_error_line(status, err, "is not empty", "choose a new --out")
     assert sorted(path.name for path in gpt2_export.iterdir()) == before
+
+
+def test_a_gpt_trained_here_exports_to_hugging_face_with_its_logits(data_dir, tmp_path, capsys, compilation_cache_dir):
+    """A workdir's char GPT, whose config leaves the vocabulary to the data: --format hf reads its size from the
+    parameters, and the files import back to the run's own logits."""
+    overrides = [
+        f"data.data_dir={data_dir}", "model.num_layers=1", "model.embed_dim=32", "model.num_heads=2",
+        "model.block_size=16", "data.block_size=16", "data.batch_size=4", "data.eval_windows=4",
+        "train.num_steps=2", "train.eval_every=2", "train.checkpoint_every=2", "train.progress_bar=False",
+        "parallel.cpu_devices=1", "optimizer.warmup_steps=1",
+    ]  # fmt: skip
+    run = train(load_config(EXPERIMENTS / "shakespeare_char_gpt.py", overrides), tmp_path / "run")
+    capsys.readouterr()
+    status, out, _ = run_cli(capsys, "export", "--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "hf"),
+                             "--format", "hf")  # fmt: skip
+    assert status == 0 and json.loads(out)["files"] == ["config.json", "model.safetensors"]
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["architectures"] == ["GPT2LMHeadModel"] and config["vocab_size"] == run.tokenizer.vocab_size
+    tokens = run.eval_examples["inputs"][:2]
+    np.testing.assert_allclose(from_pretrained(tmp_path / "hf").apply(tokens), run.apply(tokens), atol=1e-6)
