@@ -202,9 +202,8 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
         "word": lambda: tokenizers.WordTokenizer.train([train_text], max_vocab_size=config.data.vocab_size),
         "subword": lambda: tokenizers.SubwordTokenizer.train([train_text], vocab_size=config.data.vocab_size),
     }
-    named = _named_tokenizer_dir(config)
     pretrained = _pretrained_tokenizer(config)
-    if workdir is not None and _tokenizer_file(config, workdir).exists():
+    if workdir is not None and _tokenizer_file(config, workdir).exists():  # even if data.tokenizer's directory is gone
         kept = _read_kept(_tokenizer_file(config, workdir))
         if pretrained is not None and _vocabulary(kept) != _vocabulary(pretrained):
             raise ConfigError(
@@ -213,6 +212,7 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
                 "run in a new workdir"
             )
         return kept
+    named = _named_tokenizer_dir(config)
     if named is not None:
         released = pretrained_tokenizers.load_pretrained_tokenizer(named)
         if pretrained is not None and _vocabulary(released) != _vocabulary(pretrained):
