@@ -25,9 +25,9 @@ copied into the wrong place cannot hide behind a default of 0 or 1:
                    (num_filters 4), 10 classes; built without torchvision, its logits from a functional forward
 
 Every directory gets `reference.npz`: the inputs (`input_ids`, `attention_mask` or `pixel_values` in NCHW) and
-the model's float32 output (`logits`, or `last_hidden_state`) on them. The tokenizer directories also get
-`tokenized.json`: a list of strings (accents, unicode, whitespace runs, casing, unknown words) with the ids that
-`transformers`' AutoTokenizer gives them. Everything together is well under 5 MB.
+the model's float32 output (`logits`, or `last_hidden_state`) on them; bert_mlm's also holds a masked sentence
+as transformers' tokenizer encodes it and its logits. (The token ids of test strings are recorded by
+benchmarks/tokenizer_fixtures.py.) Everything together is well under 5 MB.
 """
 
 from __future__ import annotations
@@ -55,17 +55,6 @@ Friends, Romans, countrymen, lend me your ears; I come to bury Caesar, not to pr
 All the world's a stage, and all the men and women merely players: they have their exits and their entrances.
 Shall I compare thee to a summer's day? Thou art more lovely and more temperate.
 """
-
-# Strings whose token ids the tokenizer tests compare: accents, unicode, whitespace runs, casing, unknown words.
-TOKENIZED_STRINGS = [
-    "Hello, my dog is cute.",
-    "HELLO  my   Dog\tis\ncute!",
-    "Café naïve résumé — déjà vu",
-    "日本語のテキスト and emoji 🙂",
-    "xylophone quizzically zephyr",
-    "  leading and trailing spaces  ",
-    "",
-]
 
 NOISE = 0.1
 
@@ -113,18 +102,22 @@ def write_gpt2_tokenizer(directory: Path, vocab_size: int) -> int:
     return tokenizer.get_vocab_size()
 
 
-def write_bert_vocab(directory: Path, trained_size: int) -> int:
-    """Writes a WordPiece vocab.txt numbered as bert-base-uncased's specials and tokenizer_config.json; returns
-    the vocabulary size."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=trained_size, special_tokens=[], show_progress=False)
-    tokenizer.train_from_iterator(TEXT.splitlines(), trainer)
-    learned = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+def write_bert_vocab(directory: Path, vocab_size: int) -> None:
+    """Writes a WordPiece vocab.txt of `vocab_size` pieces numbered as bert-base-uncased's specials, and
+    tokenizer_config.json. The vocabulary is built, not trained (HF's WordPiece trainer breaks ties differently
+    from run to run): after the specials, every character of TEXT both as a word start and as a "##"
+    continuation, then TEXT's words by frequency (ties alphabetically), then the same as "##" continuations, up to
+    `vocab_size`; other words split into pieces, and only characters TEXT lacks are [UNK]."""
+    normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+    words = [word for word, _ in pre_tokenizers.BertPreTokenizer().pre_tokenize_str(normalizer.normalize_str(TEXT))]
+    characters = sorted(set("".join(words)))
     specials = ["[PAD]", *[f"[unused{i}]" for i in range(1, 100)], "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    words = [*specials, *(token for token, _ in learned if token not in specials)]
-    (directory / "vocab.txt").write_text("".join(f"{word}\n" for word in words))
+    vocabulary = [*specials, *characters, *(f"##{c}" for c in characters)]
+    by_frequency = sorted(set(words) - set(characters), key=lambda word: (-words.count(word), word))
+    candidates = [*by_frequency, *(f"##{word}" for word in by_frequency)]  # words, then words as continuations
+    vocabulary += candidates[: vocab_size - len(vocabulary)]
+    assert len(vocabulary) == vocab_size, f"TEXT has too few words for a vocabulary of {vocab_size}"
+    (directory / "vocab.txt").write_text("".join(f"{piece}\n" for piece in vocabulary))
     config = {
         "tokenizer_class": "BertTokenizer",
         "do_lower_case": True,
@@ -139,23 +132,6 @@ def write_bert_vocab(directory: Path, trained_size: int) -> int:
     (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
     specials_map = {key: config[key] for key in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")}
     (directory / "special_tokens_map.json").write_text(json.dumps(specials_map, indent=2) + "\n")
-    return len(words)
-
-
-def write_tokenized(directory: Path) -> dict[str, list[int]]:
-    """tokenized.json: TOKENIZED_STRINGS with the ids transformers' AutoTokenizer gives them (no special tokens
-    added, and with them), from the files in `directory`."""
-    tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
-    rows = [
-        {
-            "text": text,
-            "ids": tokenizer(text, add_special_tokens=False)["input_ids"],
-            "ids_with_special_tokens": tokenizer(text)["input_ids"],
-        }
-        for text in TOKENIZED_STRINGS
-    ]
-    (directory / "tokenized.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
-    return tokenizer
 
 
 def save_reference(directory: Path, **arrays: np.ndarray) -> None:
@@ -174,7 +150,6 @@ def build_gpt2(out: Path) -> None:
     lm_dir = out / "gpt2_lm"
     lm_dir.mkdir(parents=True)
     vocab_size = write_gpt2_tokenizer(lm_dir, 320)
-    write_tokenized(lm_dir)
     torch.manual_seed(0)
     special = {"bos_token_id": 0, "eos_token_id": 0}  # <|endoftext|>, the BPE trainer's first token
     config = transformers.GPT2Config(vocab_size=vocab_size, n_positions=32, n_embd=64, n_layer=2, n_head=4, **special)
@@ -220,8 +195,9 @@ def bert_config(vocab_size: int, **overrides: object) -> transformers.BertConfig
 def build_bert(out: Path) -> None:
     mlm_dir = out / "bert_mlm"
     mlm_dir.mkdir(parents=True)
-    vocab_size = write_bert_vocab(mlm_dir, 200)
-    tokenizer = write_tokenized(mlm_dir)
+    vocab_size = 304
+    write_bert_vocab(mlm_dir, vocab_size)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(mlm_dir)
     generator = torch.Generator().manual_seed(5)
     ids, mask = text_inputs(vocab_size, generator)
     # A masked sentence, as fill-mask sees it: [CLS] hello , my [MASK] is cute . [SEP]
