@@ -49,11 +49,12 @@ class ExportedModel:
 
     def apply(self, *inputs: Any, **kwargs: Any) -> Any:
         """The model's inference forward pass (train=False) on a batch of inputs, compiled once per input shape."""
-        return _jitted_apply(self.model)(self.variables, *inputs, **kwargs)
+        return jitted_apply(self.model)(self.variables, *inputs, **kwargs)
 
 
 @functools.cache
-def _jitted_apply(model: nn.Module) -> Any:
+def jitted_apply(model: nn.Module) -> Any:
+    """`model.apply(variables, *inputs, train=False, **keywords)` jit-compiled, once per model (a `Run`'s too)."""
     return jax.jit(lambda variables, *inputs, **kwargs: model.apply(variables, *inputs, train=False, **kwargs))
 
 

@@ -38,7 +38,7 @@ from jaxmodels.data.tokenizers import Tokenizer
 from jaxmodels.early_stopping import Stopper
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
-from jaxmodels.exported import ExportedModel
+from jaxmodels.exported import ExportedModel, jitted_apply
 from jaxmodels.files import make_writable_dir
 from jaxmodels.masked_lm import check_tokenizer_fits
 from jaxmodels.metric_writers import read_history
@@ -100,12 +100,7 @@ class Run:
         Positional inputs and keywords as the model's `__call__` takes them (for a classifier, the images or
         signals; it returns logits). Compiled once per input shape.
         """
-        return _jitted_apply(self.model)(self.variables, *inputs, **kwargs)
-
-
-@functools.cache
-def _jitted_apply(model: nn.Module) -> Any:
-    return jax.jit(lambda variables, *inputs, **kwargs: model.apply(variables, *inputs, train=False, **kwargs))
+        return jitted_apply(self.model)(self.variables, *inputs, **kwargs)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | Path, *, stoppers: Sequence[Stopper] = ()) -> Run:
