@@ -32,6 +32,9 @@ def test_fill_mask_gives_transformers_top_tokens_and_probabilities(pretrained_ex
             assert [p.token_id for p in candidates] == ids, row["text"]
             np.testing.assert_allclose([p.probability for p in candidates], probabilities, atol=1e-6)
             assert [p.token for p in candidates] == [bert.tokenizer.id_to_piece(i) for i in ids]
+    released = jm.from_pretrained(PRETRAINED_FIXTURES / "bert_mlm")  # the download itself, nothing written
+    first = REFERENCE["fill_mask"]["texts"][0]
+    assert [p.token_id for p in jm.fill_mask(released, first["text"])[0]] == first["top_ids"][0]
 
 
 def test_the_fill_mask_command_prints_each_masks_top_tokens(pretrained_exports, capsys, compilation_cache_dir):
