@@ -145,6 +145,17 @@ def test_a_bad_data_tokenizer_and_a_tokenizer_without_a_mask_are_config_errors(d
     with pytest.raises(ConfigError, match=r"'pretrained' reads the tokenizer kept with checkpoint\.init_from.*not set"):
         views.build(_config(data_dir, "--config.data.name=shakespeare", "--config.data.tokenizer=pretrained"), None,
                     view="lm_windows")  # fmt: skip
+    imported = tmp_path / "import"  # as `jaxmodels import` keeps a release's tokenizer
+    variant("gpt2", imported / "tokenizer")
+    char_on_import = _config(data_dir, "--config.data.name=shakespeare", f"--config.checkpoint.init_from={imported}")
+    with pytest.raises(
+        ConfigError, match=r"trained with a 'pretrained' tokenizer.*--config\.data\.tokenizer=pretrained"
+    ):
+        views.build(char_on_import, None, view="lm_windows")
+    other = _config(data_dir, "--config.data.name=shakespeare", f"--config.checkpoint.init_from={imported}",
+                    f"--config.data.tokenizer={FIXTURES / 'bert_mlm'}")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"is not the tokenizer kept with checkpoint\.init_from.*=pretrained"):
+        views.build(other, None, view="lm_windows")
     gpt2 = _config(data_dir, "--config.data.name=shakespeare", f"--config.data.tokenizer={FIXTURES / 'gpt2_lm'}")
     with pytest.raises(ConfigError, match=r"has no mask token, which the mlm task needs"):
         views.build(gpt2, None, view="mlm_windows")
