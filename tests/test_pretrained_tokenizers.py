@@ -138,7 +138,7 @@ def test_a_directory_of_tokenizer_files_tokenizes_passages_and_windows(data_dir,
     assert (inputs[weights] == 103).mean() > 0.6 and not weights[:, [0, -1]].any()
 
 
-def test_a_bad_data_tokenizer_and_a_tokenizer_without_a_mask_are_config_errors(data_dir, tmp_path):
+def test_data_tokenizer_mistakes_are_config_errors(data_dir, tmp_path):
     with pytest.raises(ConfigError, match=r"'data.tokenizer' is 'nope'; choose one of char, word, subword.*pretrained"):
         views.build(_config(data_dir, "--config.data.name=shakespeare", "--config.data.tokenizer=nope"), None,
                     view="lm_windows")  # fmt: skip
