@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     sample = commands.add_parser(
         "sample",
         help="generate text from the latest checkpoint of a language model",
-        description="Continue a prompt with a trained language model (task lm: gpt, char_rnn).",
+        description="Continue a prompt with a language model (task lm: gpt, char_rnn) of a workdir or an export, "
+        "such as an imported GPT-2 (`jaxmodels import`), with its tokenizer.",
     )
     source = sample.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", help="a workdir written by `jaxmodels train` with task lm")
