@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
     sample = commands.add_parser(
         "sample",
-        help="generate text from the latest checkpoint of a language model",
+        help="generate text with a language model (a workdir's latest checkpoint, or an export)",
         description="Continue a prompt with a language model (task lm: gpt, char_rnn) of a workdir or an export, "
         "such as an imported GPT-2 (`jaxmodels import`), with its tokenizer.",
     )
