@@ -26,8 +26,10 @@ copied into the wrong place cannot hide behind a default of 0 or 1:
 
 Every directory gets `reference.npz`: the inputs (`input_ids`, `attention_mask` or `pixel_values` in NCHW) and
 the model's float32 output (`logits`, or `last_hidden_state`) on them; bert_mlm's also holds a masked sentence
-as transformers' tokenizer encodes it and its logits. (The token ids of test strings are recorded by
-benchmarks/tokenizer_fixtures.py.) Everything together is well under 5 MB.
+as transformers' tokenizer encodes it and its logits. Everything together is well under 5 MB. Re-running the
+script rewrites the same bytes (fixed seeds; the WordPiece vocabulary is built, not trained, since Hugging Face's
+trainer breaks ties differently on every run); then re-run benchmarks/tokenizer_fixtures.py, whose references
+(the token ids of test strings, fill-mask and greedy decoding) are computed from these files.
 """
 
 from __future__ import annotations

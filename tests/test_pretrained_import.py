@@ -237,6 +237,13 @@ def test_a_truncated_safetensors_file_is_refused(tmp_path, capsys):
     assert_refused(capsys, release, tmp_path / "out", "model.safetensors is not a readable safetensors file")
 
 
+def test_a_shard_missing_from_a_sharded_release_is_named(tmp_path, capsys):
+    release = release_copy(tmp_path, "bert_mlm_sharded")
+    shard = sorted(release.glob("model-*.safetensors"))[1]
+    shard.unlink()
+    assert_refused(capsys, release, tmp_path / "out", "names shards that", shard.name, "download the whole release")
+
+
 @pytest.mark.parametrize("pickle_name", ["pytorch_model.bin", "resnet50.pth"])
 def test_pytorch_pickles_are_refused_with_how_to_convert_them(pickle_name, tmp_path, capsys):
     release = release_copy(tmp_path)
