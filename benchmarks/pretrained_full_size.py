@@ -12,7 +12,8 @@ both. `build` saves random GPT-2 124M (GPT2LMHeadModel), BERT-base (BertForMaske
 (ViTForImageClassification, 1,000 labels) with `save_pretrained`, and a torchvision ResNet-50 state dict (written
 in torchvision's key names without torchvision, as benchmarks/pretrained_fixtures.py does), each with noise on
 every norm and bias and its float32 outputs on fixed inputs. `compare` imports each with `jaxmodels import`
-(GPT-2 in a fresh process, timing it and reading its peak resident memory) and prints a Markdown table of max
+(GPT-2 in a fresh process, timing it (wall and CPU time: on a shared machine the wall time grows with the load)
+and reading its peak resident memory) and prints a Markdown table of max
 |output difference|, which docs/pretrained.md quotes.
 """
 
@@ -68,12 +69,15 @@ def build(directory: Path) -> None:
 TIMED_IMPORT = """
 import json, resource, sys, time
 from jaxmodels.pretrained.importer import import_release
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+before, cpu_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, cpu()
 start = time.perf_counter()
 import_release(sys.argv[1], sys.argv[2])
-seconds = time.perf_counter() - start
+seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu_before
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"seconds": seconds, "peak_bytes": peak, "before_bytes": before}))
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_bytes": peak, "before_bytes": before}))
 """
 
 
@@ -88,7 +92,8 @@ def compare(directory: Path) -> None:
     measured = json.loads(timed.stdout.decode().strip().splitlines()[-1])
     size = weights.stat().st_size
     print(
-        f"GPT-2 124M import: {measured['seconds']:.1f} s; peak resident memory {measured['peak_bytes'] / 1e9:.2f} GB "
+        f"GPT-2 124M import: {measured['seconds']:.1f} s ({measured['cpu_seconds']:.1f} s of CPU time); "
+        f"peak resident memory {measured['peak_bytes'] / 1e9:.2f} GB "
         f"({measured['peak_bytes'] / size:.2f}x the {size / 1e9:.2f} GB file; "
         f"{(measured['peak_bytes'] - measured['before_bytes']) / size:.2f}x above the process before the import)"
     )
