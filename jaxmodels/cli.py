@@ -263,9 +263,7 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     elif args.format == "hf":
         from jaxmodels.pretrained.hf_export import export_hf
 
-        if args.best:
-            raise JaxmodelsError("export --format hf takes the latest checkpoint or --step N, not --best")
-        print(_json_line(export_hf(args.workdir, args.out, step=args.step)))
+        print(_json_line(export_hf(args.workdir, args.out, step=args.step, best=args.best)))
     else:
         from jaxmodels.params_io import export_params
 

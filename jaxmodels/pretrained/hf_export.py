@@ -1,6 +1,6 @@
 """`jaxmodels export --format hf`: a model trained (or imported) here, written as transformers reads it.
 
-    jaxmodels export --workdir runs/gpt --out hf/gpt --format hf     # a workdir's latest checkpoint (or --step)
+    jaxmodels export --workdir runs/gpt --out hf/gpt --format hf     # a workdir's latest checkpoint (--step, --best)
     jaxmodels export --workdir exports/gpt2 --out hf/gpt2 --format hf  # an export (e.g. of `jaxmodels import`)
 
 writes `config.json`, `model.safetensors` (float32) and the tokenizer files the source keeps (a released
@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 from flax import traverse_util
 
-from jaxmodels import config as config_lib
 from jaxmodels.data.pretrained_tokenizers import KEPT_DIR
 from jaxmodels.errors import CheckpointError
 from jaxmodels.files import make_writable_dir, read_json_object
 from jaxmodels.models import get_model, registry
-from jaxmodels.params_io import EXPORT_FILE, check_new_export_dir, load_params, read_variables
+from jaxmodels.params_io import EXPORT_FILE, check_new_export_dir, load_params, read_checkpoint
 from jaxmodels.pretrained.registry import architecture_for_model
 from jaxmodels.pretrained.release import CONFIG_FILE
 from jaxmodels.pretrained.table import to_tensors
@@ -36,12 +35,13 @@ from jaxmodels.pretrained.weights_files import WEIGHTS_FILE, write_safetensors
 HEAD_PATHS = ("params/classifier/kernel", "params/head/kernel")
 
 
-def export_hf(source: str | Path, out: str | Path, *, step: int | None = None) -> dict[str, Any]:
-    """Writes the model of `source` (a workdir: its latest checkpoint, or `step`; or an export) to `out` in
-    Hugging Face's layout. Returns a summary: the architecture, the parameter count, the files written."""
+def export_hf(source: str | Path, out: str | Path, *, step: int | None = None, best: bool = False) -> dict[str, Any]:
+    """Writes the model of `source` (a workdir: its latest checkpoint, `step`, or with `best` its best; or an
+    export) to `out` in Hugging Face's layout. Returns a summary: the architecture, the parameter count, the
+    files written."""
     source, out = Path(source), Path(out)
     check_new_export_dir(out)
-    model_config, variables, recorded = _read_source(source, step)
+    model_config, variables, recorded = _read_source(source, step, best)
     flat = traverse_util.flatten_dict({"params": variables["params"], **variables.get("model_state", {})}, sep="/")
     shapes = {path: tuple(np.shape(leaf)) for path, leaf in flat.items()}
     name = model_config.pop("name")
@@ -72,28 +72,23 @@ def _prefixed(name: str, prefix: str, heads: tuple[str, ...]) -> str:
     return name if name.startswith(heads) else prefix + name
 
 
-def _read_source(source: Path, step: int | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def _read_source(source: Path, step: int | None, best: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """The model config, variables ({'params', 'model_state'}) and recorded release of an export or workdir."""
     if (source / EXPORT_FILE).is_file():
-        if step is not None:
-            raise CheckpointError(f"{str(source)!r} is an export, which holds one step; drop --step")
+        if step is not None or best:
+            raise CheckpointError(
+                f"{str(source)!r} is an export, which holds one set of parameters; drop --step/--best"
+            )
         info = read_json_object(source / EXPORT_FILE, CheckpointError)
         variables, _ = load_params(source)
         return dict(info.get("model") or {}), variables, info.get("pretrained") or {}
-    if not (source / "checkpoints").is_dir() or not (source / CONFIG_FILE).is_file():
+    if not (source / "checkpoints").is_dir():
         raise CheckpointError(
             f"{str(source)!r} is neither a workdir with checkpoints nor an export (made by `jaxmodels export` or "
             "`jaxmodels import`)"
         )
-    model_config = config_lib.load_saved_config(source / CONFIG_FILE).to_dict()["model"]
-    if step is None:
-        variables, _ = load_params(source)
-    else:
-        steps = sorted(int(path.name) for path in (source / "checkpoints").iterdir() if path.name.isdigit())
-        if step not in steps:
-            raise CheckpointError(f"no checkpoint at step {step} in {source / 'checkpoints'}; it has {steps}")
-        variables = read_variables(source, step)
-    return model_config, variables, {}
+    variables, info = read_checkpoint(source.absolute(), step=step, best=best)
+    return dict(info["model"]), variables, {}
 
 
 def _data_sizes(name: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
