@@ -177,7 +177,8 @@ def test_init_from_an_import_loads_every_parameter_and_trains(gpt2_export, capsy
     imported = traverse_util.flatten_dict(load_params(gpt2_export)[0]["params"], sep="/")
     started = traverse_util.flatten_dict(state.params, sep="/")
     assert all(np.array_equal(leaf, imported[path]) for path, leaf in started.items())
-    step = jax.jit(functools.partial(train_step, model=model, task=LanguageModel(), tx=tx))
+    state = jax.device_put(state, jax.devices()[0])  # the loaded params are committed to a device: all alike, so
+    step = jax.jit(functools.partial(train_step, model=model, task=LanguageModel(), tx=tx))  # one compilation
     losses = []
     for i in range(3):
         state, metrics = step(state, batch, jax.random.key(i))
