@@ -41,3 +41,15 @@ test: install chromium
 benchmarks: install
 	$(VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-peers.txt
 	$(VENV)/bin/python benchmarks/frameworks.py --out docs/benchmarks.md
+
+# Released-model interop at full size (docs/pretrained.md): random GPT-2 124M, BERT-base, ViT-B/16 and ResNet-50 built
+# by transformers / torch, imported, outputs compared, GPT-2's import timed. A venv of its own, since torch and
+# transformers are never dependencies of jaxmodels; also what benchmarks/pretrained_fixtures.py needs.
+INTEROP_VENV ?= .venv-interop
+INTEROP_DIR ?= /tmp/jaxmodels_interop
+.PHONY: interop
+interop:
+	test -x $(INTEROP_VENV)/bin/python || $(PYTHON) -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/python -m pip install --quiet -e . torch==2.13.0 transformers
+	$(INTEROP_VENV)/bin/python benchmarks/pretrained_full_size.py build --dir $(INTEROP_DIR)
+	$(INTEROP_VENV)/bin/python benchmarks/pretrained_full_size.py compare --dir $(INTEROP_DIR)

@@ -4,9 +4,11 @@ Config (ml_collections) -> model (Flax Linen, by name) + task (loss, metrics) + 
 (Optax) + data (TFDS, Grain) -> `train_step` -> Orbax checkpoints. See README.md and docs/api.md.
 
 The Python API (`import jaxmodels as jm`): `jm.load_config`, `jm.train`, `jm.load`, `jm.evaluate`,
-`jm.sample`, `jm.compile` and `jm.Run`, from `jaxmodels.run`, and `jm.sweep` (hyper-parameter sweeps on Optuna),
-from `jaxmodels.sweeps.runner`. They are loaded on first use, so that importing the package (e.g. for
-`jaxmodels --help`) does not load JAX or Optuna.
+`jm.sample`, `jm.compile` and `jm.Run`, from `jaxmodels.run`, `jm.sweep` (hyper-parameter sweeps on Optuna),
+from `jaxmodels.sweeps.runner`, `jm.fill_mask` (jaxmodels.masked_lm), `jm.load_export` (jaxmodels.exported) and
+`jm.from_pretrained` (a released model directory or an export; jaxmodels.pretrained.importer).
+They are loaded on first use, so that importing the package (e.g. for `jaxmodels --help`) does not load JAX or
+Optuna.
 """
 
 from __future__ import annotations
@@ -15,8 +17,25 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Run", "compile", "evaluate", "load", "load_config", "sample", "sweep", "train"]
-_HOMES = {"sweep": "jaxmodels.sweeps.runner"}  # every other name lives in jaxmodels.run
+__all__ = [
+    "Run",
+    "compile",
+    "evaluate",
+    "fill_mask",
+    "from_pretrained",
+    "load",
+    "load_config",
+    "load_export",
+    "sample",
+    "sweep",
+    "train",
+]
+_HOMES = {  # every other name lives in jaxmodels.run
+    "sweep": "jaxmodels.sweeps.runner",
+    "fill_mask": "jaxmodels.masked_lm",
+    "load_export": "jaxmodels.exported",
+    "from_pretrained": "jaxmodels.pretrained.importer",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,9 +1,12 @@
-"""`jaxmodels train | eval | sample | export | compile | compare | explain | sweep | prepare`: the command line.
+"""`jaxmodels train | eval | sample | fill-mask | export | import | prepare | compile | compare | explain | sweep`.
 
     jaxmodels train --config experiments/mnist1d_cnn.py --workdir runs/cnn [--config.key=value ...]
     jaxmodels eval --workdir runs/cnn
     jaxmodels sample --workdir runs/shakespeare_char_gpt --prompt "ROMEO:" --num_tokens 300
-    jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best]
+    jaxmodels sample --model exports/gpt2 --prompt "To be, or not to be" --num_tokens 40 [--top_k 40 --seed 1]
+    jaxmodels fill-mask --model exports/bert-base-uncased "Hello, my [MASK] is cute." [--top_k 5]
+    jaxmodels export --workdir runs/cnn --out params/cnn [--step N | --best] [--format jaxmodels|hf]
+    jaxmodels import --from gpt2 --out exports/gpt2
     jaxmodels compile --config experiments/mnist1d_cnn.py --config.parallel.strategy=fsdp [--json]
     jaxmodels compare runs/cnn runs/cnn_lr3e-3 [--metric test/accuracy] [--mode max|min] [--out DIR]
     jaxmodels explain --workdir runs/cnn --index 7 --method ig --out ig.png
@@ -69,26 +72,66 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
     sample = commands.add_parser(
         "sample",
-        help="generate text from the latest checkpoint of a language model",
-        description="Continue a prompt with a trained language model (task lm: gpt, char_rnn).",
+        help="generate text with a language model (a workdir's latest checkpoint, or an export)",
+        description="Continue a prompt with a language model (task lm: gpt, char_rnn) of a workdir or an export, "
+        "such as an imported GPT-2 (`jaxmodels import`), with its tokenizer.",
     )
-    sample.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train` with task lm")
+    source = sample.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", help="a workdir written by `jaxmodels train` with task lm")
+    source.add_argument(
+        "--model", metavar="EXPORT", help="an export of a language model (`jaxmodels import`, `export`)"
+    )
     sample.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
     sample.add_argument("--num_tokens", type=int, default=500, help="how many tokens to generate")
     sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
     sample.add_argument("--top_k", type=int, default=None, help="sample among the k most likely tokens only")
     sample.add_argument("--seed", type=int, default=0)
+    fill_mask = commands.add_parser(
+        "fill-mask",
+        help="print a masked language model's most probable tokens for each mask of a text",
+        description="Fill each mask token of TEXT ([MASK] for a released BERT, <mask> for jaxmodels' own "
+        "tokenizers) with a masked language model: its top tokens and their probabilities, per mask.",
+    )
+    source = fill_mask.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="EXPORT", help="an export of a masked LM (`jaxmodels import`, `export`)")
+    source.add_argument("--workdir", help="a workdir written by `jaxmodels train` with task mlm")
+    fill_mask.add_argument("text", help='the text, e.g. "Hello, my [MASK] is cute."')
+    fill_mask.add_argument("--top_k", type=int, default=5, help="how many tokens to print per mask (default: 5)")
     export = commands.add_parser(
         "export",
         help="write the parameters of a checkpoint for inference or fine-tuning",
         description="Write params (and model state) of a workdir's checkpoint to OUT; prints one JSON line. "
         "A new run starts from them with --config.checkpoint.init_from=OUT.",
     )
-    export.add_argument("--workdir", required=True, help="a workdir written by `jaxmodels train`")
+    export.add_argument(
+        "--workdir", required=True, help="a workdir written by `jaxmodels train` (with --format hf, also an export)"
+    )
     export.add_argument("--out", required=True, help="new (or empty) directory for the exported parameters")
     which = export.add_mutually_exclusive_group()
     which.add_argument("--step", type=int, help="the checkpoint at this step (default: the latest)")
     which.add_argument("--best", action="store_true", help="the best checkpoint (needs checkpoint.keep_best)")
+    export.add_argument(
+        "--format",
+        choices=("jaxmodels", "hf"),
+        default="jaxmodels",
+        help="jaxmodels (default: for init_from, sample, fill-mask) or hf: config.json + model.safetensors + "
+        "tokenizer files that transformers' from_pretrained reads (GPT, BERT and ViT models)",
+    )
+    import_ = commands.add_parser(
+        "import",
+        help="convert a released model (Hugging Face GPT-2, BERT, ViT; torchvision ResNet) into an export",
+        description="Read a downloaded model directory (config.json + model.safetensors, or shards; a torchvision "
+        "ResNet state dict in model.safetensors) and write a jaxmodels export of it, with its tokenizer files; "
+        "prints one JSON line. docs/pretrained.md lists what is supported.",
+    )
+    import_.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="DIR",
+        help="e.g. from `huggingface-cli download gpt2 --local-dir DIR`",
+    )
+    import_.add_argument("--out", required=True, help="new (or empty) directory for the export")
     compile_ = commands.add_parser(
         "compile",
         help="compile the train step ahead of time and print its FLOPs and memory per device",
@@ -166,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)} (config overrides look like --config.key=value)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if overrides and (args.command in ("export", "compare", "explain") or getattr(args, "report", False)):
+    if overrides and (args.command in ("export", "import", "compare", "explain") or getattr(args, "report", False)):
         parser.error(f"{args.command}{' --report' if args.command == 'sweep' else ''} takes no --config overrides")
     from jaxmodels.preemption import Preempted
 
@@ -218,15 +261,39 @@ def _run_command(args: argparse.Namespace, overrides: list[str]) -> int:
     elif args.command == "prepare":
         print(_json_line(_prepare(args, overrides)))
     elif args.command == "sample":
-        loaded = run.load(args.workdir, overrides=overrides)
+        loaded = _model_or_run(args, overrides)
         print(run.sample(loaded, args.prompt, args.num_tokens, temperature=args.temperature, top_k=args.top_k,
                          seed=args.seed))  # fmt: skip
+    elif args.command == "fill-mask":
+        from jaxmodels.masked_lm import fill_mask, format_predictions
+
+        print(format_predictions(args.text, fill_mask(_model_or_run(args, overrides), args.text, args.top_k)))
+    elif args.command == "import":
+        from jaxmodels.pretrained.importer import import_release
+
+        info = import_release(args.source, args.out)
+        print(_json_line({"out": args.out, **{key: value for key, value in info.items() if key != "pretrained"}}))
+    elif args.format == "hf":
+        from jaxmodels.pretrained.hf_export import export_hf
+
+        print(_json_line(export_hf(args.workdir, args.out, step=args.step, best=args.best)))
     else:
         from jaxmodels.params_io import export_params
 
         info = export_params(args.workdir, args.out, step=args.step, best=args.best)
         print(_json_line({"out": args.out, **info}))
     return 0
+
+
+def _model_or_run(args: argparse.Namespace, overrides: list[str]) -> Any:
+    """The export of --model, or the latest checkpoint of --workdir (whose saved config the overrides change)."""
+    from jaxmodels import exported, run
+
+    if args.model is not None:
+        if overrides:
+            raise JaxmodelsError(f"{args.command} --model takes no --config overrides (they change a workdir's config)")
+        return exported.load_export(args.model)
+    return run.load(args.workdir, overrides=overrides)
 
 
 def _sweep(args: argparse.Namespace, overrides: list[str]) -> Any:

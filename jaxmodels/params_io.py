@@ -58,11 +58,24 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
     Refuses to overwrite a non-empty `out`.
     """
     workdir, out = Path(workdir).absolute(), Path(out).absolute()
+    check_new_export_dir(out)
+    variables, info = read_checkpoint(workdir, step=step, best=best)
+    info = write_export(out, variables, info)
+    for kept in workdir.glob("tokenizer*"):  # a run that starts from the export reads text the same way
+        if kept.is_dir():  # a released tokenizer's files (jaxmodels.data.pretrained_tokenizers.KEPT_DIR)
+            shutil.copytree(kept, out / kept.name)
+        elif kept.name.startswith("tokenizer_"):
+            shutil.copyfile(kept, out / kept.name)
+    return info
+
+
+def read_checkpoint(
+    workdir: Path, *, step: int | None = None, best: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """{'params', 'model_state'} of a workdir's checkpoint (the latest, `step`, or with `best` the best by the
+    run's `checkpoint.best_metric`) and what an export records of it: source, step, model config and task."""
     if not (workdir / "checkpoints").is_dir():
         raise CheckpointError(f"{str(workdir)!r} holds no checkpoints; train into it first with `jaxmodels train`")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        problem = "is not empty" if out.is_dir() else "is a file"
-        raise CheckpointError(f"export directory {str(out)!r} {problem}; choose a new --out")
     config_path = workdir / "config.json"
     config = config_lib.load_saved_config(config_path).to_dict() if config_path.is_file() else {}
     checkpoint_cfg = config.get("checkpoint", {})
@@ -89,21 +102,13 @@ def export_params(workdir: str | Path, out: str | Path, *, step: int | None = No
         checkpointer.close()
     variables = read_variables(workdir, step)
     source_config = read_json_object(saved_config_file, CheckpointError) if saved_config_file.is_file() else {}
-    make_writable_dir(out, "export directory", "--out")
-    with ocp.StandardCheckpointer() as writer:
-        writer.save(out / "params", variables)
-        writer.wait_until_finished()
     info = {
-        "format": EXPORT_FORMAT,
         "source": str(workdir),
         "step": int(step),
         "model": source_config.get("model", config.get("model", {})),
-        "num_params": int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"]))),
+        "task": source_config.get("task", config.get("task", {})).get("name"),  # what `sample`, `fill-mask` expect
     }
-    (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    for tokenizer_file in workdir.glob("tokenizer_*"):  # a run that starts from the export reads text the same way
-        shutil.copyfile(tokenizer_file, out / tokenizer_file.name)
-    return info
+    return variables, info
 
 
 def load_params(path: str | Path) -> tuple[dict[str, Any], str]:
@@ -145,3 +150,23 @@ def init_from_pretrained(state: Any, path: str | Path, *, subtree: str = "", log
         model_state, _ = load_partial(state.model_state, variables["model_state"])
     log(f"initialised from {source}: {report.summary()}")
     return state.replace(params=jax.device_put(params), model_state=jax.device_put(model_state))
+
+
+def check_new_export_dir(out: Path) -> None:
+    """CheckpointError unless `out` is free for an export: missing, or an empty directory."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        problem = "is not empty" if out.is_dir() else "is a file"
+        raise CheckpointError(f"export directory {str(out.absolute())!r} {problem}; choose a new --out")
+
+
+def write_export(out: Path, variables: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """Writes `variables` ({'params', 'model_state'}) to `out`/params and `info` (with the format and the
+    parameter count added) to `out`/jaxmodels_export.json; returns what it wrote there."""
+    make_writable_dir(out, "export directory", "--out")
+    with ocp.StandardCheckpointer() as writer:
+        writer.save(out.absolute() / "params", variables)
+        writer.wait_until_finished()
+    num_params = int(sum(np.size(leaf) for leaf in jax.tree.leaves(variables["params"])))
+    info = {"format": EXPORT_FORMAT, **info, "num_params": num_params}
+    (out / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return info

@@ -7,6 +7,8 @@
     logits = run.apply(inputs)              # inference forward pass
     jm.evaluate(run)                        # `jaxmodels eval`
     jm.sample(run, "ROMEO:", 200)           # `jaxmodels sample` (language models)
+    jm.fill_mask(run, "a [MASK] word")      # `jaxmodels fill-mask` (masked language models)
+    model = jm.load_export("exports/gpt2")  # an export (`jaxmodels import` / `export`): sample and fill_mask take it
     jm.compile(config)                      # `jaxmodels compile`: FLOPs and memory per device
 
 A `Run` is a workdir's experiment (jaxmodels.experiment: model, task, data, strategy) with the train state of
@@ -36,7 +38,9 @@ from jaxmodels.data.tokenizers import Tokenizer
 from jaxmodels.early_stopping import Stopper
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
+from jaxmodels.exported import ExportedModel, jitted_apply
 from jaxmodels.files import make_writable_dir
+from jaxmodels.masked_lm import check_tokenizer_fits
 from jaxmodels.metric_writers import read_history
 from jaxmodels.models.sampling import generate
 from jaxmodels.steps import TrainState
@@ -96,12 +100,7 @@ class Run:
         Positional inputs and keywords as the model's `__call__` takes them (for a classifier, the images or
         signals; it returns logits). Compiled once per input shape.
         """
-        return _jitted_apply(self.model)(self.variables, *inputs, **kwargs)
-
-
-@functools.cache
-def _jitted_apply(model: nn.Module) -> Any:
-    return jax.jit(lambda variables, *inputs, **kwargs: model.apply(variables, *inputs, train=False, **kwargs))
+        return jitted_apply(self.model)(self.variables, *inputs, **kwargs)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | Path, *, stoppers: Sequence[Stopper] = ()) -> Run:
@@ -189,7 +188,7 @@ def evaluate(run: Run) -> dict[str, float]:
 
 
 def sample(
-    run: Run,
+    run: Run | ExportedModel,
     prompt: str,
     num_tokens: int = 500,
     *,
@@ -197,10 +196,12 @@ def sample(
     top_k: int | None = None,
     seed: int = 0,
 ) -> str:
-    """Text from a language model run (task lm): `prompt` followed by `num_tokens` generated tokens."""
+    """Text from a language model (task lm) of a workdir or an export (`load_export`): `prompt` followed by
+    `num_tokens` generated tokens, read and written with the model's tokenizer (a released GPT-2's BPE too)."""
     tokenizer = run.tokenizer
     if run.config.task.name != "lm" or tokenizer is None:
         raise ConfigError(f"{str(run.workdir)!r} holds a {run.config.task.name!r} run; sampling needs task lm")
+    check_tokenizer_fits(run.model, tokenizer)
     vocab_size = tokenizer.vocab_size
     if num_tokens < 0 or not temperature >= 0 or (top_k is not None and not 1 <= top_k <= vocab_size):  # NaN too
         raise ConfigError(

@@ -14,6 +14,9 @@ from jaxmodels import config as config_lib
 from jaxmodels.data import sources
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+PRETRAINED_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pretrained"
+# The experiments that fine-tune an import read it from these variables; tests point them at the tiny fixtures.
+EXPORT_VARIABLES = {"JAXMODELS_BERT_EXPORT": "bert_mlm", "JAXMODELS_GPT2_EXPORT": "gpt2_lm"}
 
 
 def assert_one_error_line(status: int, stderr: str, *fragments: str) -> str:
@@ -46,6 +49,26 @@ def compilation_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for name, value in previous.items():
         jax.config.update(name, value)
     compilation_cache.reset_cache()
+
+
+@pytest.fixture(scope="session")
+def pretrained_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny released BERT (masked LM) and GPT-2 fixtures imported once per session with `jaxmodels import`:
+    {'bert_mlm': export dir, 'gpt2_lm': export dir}."""
+    from jaxmodels import cli
+
+    out = tmp_path_factory.mktemp("pretrained_exports")
+    for name in EXPORT_VARIABLES.values():
+        assert cli.main(["import", "--from", str(PRETRAINED_FIXTURES / name), "--out", str(out / name)]) == 0
+    return {name: out / name for name in EXPORT_VARIABLES.values()}
+
+
+@pytest.fixture
+def experiment_exports(pretrained_exports: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """The experiments that fine-tune an import read the fixture imports (see EXPORT_VARIABLES)."""
+    for variable, name in EXPORT_VARIABLES.items():
+        monkeypatch.setenv(variable, str(pretrained_exports[name]))
+    return pretrained_exports
 
 
 @pytest.fixture(scope="session")

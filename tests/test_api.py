@@ -87,6 +87,18 @@ def test_evaluate_equals_the_eval_command(trained, capsys):
 
 
 def test_the_package_exposes_only_the_documented_api():
-    assert sorted(jm.__all__) == ["Run", "compile", "evaluate", "load", "load_config", "sample", "sweep", "train"]
+    assert sorted(jm.__all__) == [
+        "Run",
+        "compile",
+        "evaluate",
+        "fill_mask",
+        "from_pretrained",
+        "load",
+        "load_config",
+        "load_export",
+        "sample",
+        "sweep",
+        "train",
+    ]
     with pytest.raises(AttributeError):
         jm.nonexistent  # noqa: B018

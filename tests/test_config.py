@@ -102,7 +102,7 @@ def test_json_round_trip_restores_types(config):
     assert restored.optimizer.step_boundaries == (0.25, 0.5)
 
 
-def test_every_experiment_file_loads_and_validates():
+def test_every_experiment_file_loads_and_validates(experiment_exports):
     paths = sorted(EXPERIMENTS.glob("*.py"))
     assert len(paths) >= 4
     for path in paths:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from jaxmodels.data.tokenizers import CLS_ID, Tokenizer
+from jaxmodels.data.tokenizers import Tokenizer
 from jaxmodels.data.transforms import pad_to_length
 
 TRAIN_FRACTION = 0.9  # nanoGPT's shakespeare_char split
@@ -44,7 +44,9 @@ def split_by_position(sequence: Sliceable, train_fraction: float = TRAIN_FRACTIO
 
 @dataclasses.dataclass(frozen=True)
 class TextClassificationFeatures:
-    """A text record -> `inputs` (<cls> + ids, cut/padded to `length`), `token_mask` (real tokens) and `label`."""
+    """A text record -> `inputs` (its ids framed by the tokenizer's special tokens: <cls> + ids here, BERT's
+    [CLS] ids [SEP]; the text cut so that the frame fits in `length`, then padded), `token_mask` (real tokens)
+    and `label`."""
 
     tokenizer: Tokenizer
     length: int
@@ -52,8 +54,10 @@ class TextClassificationFeatures:
     label_key: str = "genre"
 
     def __call__(self, record: dict[str, Any]) -> dict[str, np.ndarray]:
-        ids = np.concatenate([[CLS_ID], self.tokenizer.encode(as_text(record[self.input_key]))])
-        padded = pad_to_length(ids, self.length)
+        ids = self.tokenizer.encode(as_text(record[self.input_key]))[
+            : max(self.length - self.tokenizer.num_frame_tokens, 0)
+        ]
+        padded = pad_to_length(self.tokenizer.with_special_tokens(ids), self.length, self.tokenizer.pad_id)
         return {
             "inputs": padded["tokens"],
             "token_mask": padded["segment_ids"] > 0,

@@ -13,6 +13,10 @@ Ordinary tokens have ids NUM_SPECIAL (5) and up. `decode` writes the other speci
 names ("<unk>", ...). Special tokens are never produced by `encode` from text: a literal "<mask>"
 in text is encoded as ordinary characters.
 
+Code that needs a special token asks the tokenizer (`special_ids`, `pad_id`, `mask_id`, `reserved_ids`,
+`with_special_tokens`) rather than assuming these ids, so a released vocabulary with its own numbering
+(`jaxmodels.data.pretrained_tokenizers`: BERT's [MASK] is 103) serves masking, padding and classification too.
+
 Each tokenizer is trained offline on a corpus and saved to one file (JSON for char, word and bpe, the
 SentencePiece model for subword), so an experiment keeps its tokenizer in its workdir and reloads
 the identical vocabulary (`load_tokenizer`).
@@ -39,6 +43,7 @@ from jaxmodels.files import first_line
 
 PAD_ID, UNK_ID, MASK_ID, CLS_ID, SEP_ID = range(5)
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<mask>", "<cls>", "<sep>")
+SPECIAL_ROLES = ("pad", "unk", "mask", "cls", "sep")
 NUM_SPECIAL = len(SPECIAL_TOKENS)
 
 PathLike = str | os.PathLike
@@ -53,6 +58,44 @@ class Tokenizer(abc.ABC):
     @abc.abstractmethod
     def vocab_size(self) -> int:
         """Number of ids, special tokens included: every id is in [0, vocab_size)."""
+
+    @property
+    def special_ids(self) -> dict[str, int]:
+        """The special tokens' ids by role: 'pad', 'unk', 'mask', 'cls', 'sep' (0..4 here); a released
+        vocabulary has its own ids, may lack some roles and may add 'bos' and 'eos'."""
+        return dict(zip(SPECIAL_ROLES, range(NUM_SPECIAL), strict=True))
+
+    @property
+    def reserved_ids(self) -> np.ndarray:
+        """Every special id: masked-LM corruption never selects one nor draws one as a random replacement."""
+        return np.arange(NUM_SPECIAL)
+
+    @property
+    def pad_id(self) -> int:
+        """The id padding is filled with (always masked out where it is read): the pad token, or where there is
+        none the end-of-text token, as Hugging Face pads GPT-2's batches."""
+        ids = self.special_ids
+        return ids.get("pad", ids.get("eos", 0))
+
+    @property
+    def mask_id(self) -> int | None:
+        """The masked-LM corruption token, or None when the vocabulary has none (GPT-2)."""
+        return self.special_ids.get("mask")
+
+    @property
+    def special_frame(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids before, ids after) one sequence as a model reads it: here (<cls>,) and (); BERT's [CLS] and [SEP]."""
+        return np.array([CLS_ID], np.int32), np.zeros(0, np.int32)
+
+    def with_special_tokens(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """`ids` framed by `special_frame`, as int32."""
+        before, after = self.special_frame
+        return np.concatenate([before, np.asarray(ids, np.int32), after]).astype(np.int32)
+
+    @property
+    def num_frame_tokens(self) -> int:
+        """How many ids `with_special_tokens` adds."""
+        return sum(len(part) for part in self.special_frame)
 
     @abc.abstractmethod
     def id_to_piece(self, token_id: int) -> str:

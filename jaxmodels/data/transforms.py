@@ -131,37 +131,51 @@ def mask_tokens(
     rng: np.random.Generator,
     vocab_size: int,
     mask_rate: float = MASK_RATE,
-    num_special: int = NUM_SPECIAL,
+    special_ids: Sequence[int] | np.ndarray = tuple(range(NUM_SPECIAL)),
     mask_id: int = MASK_ID,
 ) -> Record:
     """BERT's masked-LM corruption of a token array.
 
-    Each non-special token (id >= num_special) is selected with probability `mask_rate`; a
-    selected token becomes <mask> with probability 0.8, a uniform random ordinary token with 0.1,
-    and stays itself with 0.1. Returns `inputs` (the corrupted ids), `targets` (the original ids)
-    and `weights` (float32, 1 where a token was selected: the positions the loss counts).
+    Each ordinary token (not one of `special_ids`: jaxmodels' 0..4 by default, a released vocabulary's own
+    otherwise) is selected with probability `mask_rate`; a selected token becomes `mask_id` with probability
+    0.8, a uniform random ordinary token with 0.1, and stays itself with 0.1. Returns `inputs` (the corrupted
+    ids), `targets` (the original ids) and `weights` (float32, 1 where a token was selected: the positions the
+    loss counts).
     """
     tokens = np.asarray(tokens, np.int32)
-    selected = (tokens >= num_special) & (rng.random(tokens.shape) < mask_rate)
+    ordinary = _ordinary_ids(vocab_size, tuple(sorted({int(i) for i in special_ids})))
+    selected = ~np.isin(tokens, special_ids) & (rng.random(tokens.shape) < mask_rate)
     action = rng.random(tokens.shape)
-    random_tokens = rng.integers(num_special, vocab_size, tokens.shape, dtype=np.int32)
+    random_tokens = ordinary[rng.integers(0, len(ordinary), tokens.shape, dtype=np.int32)]
     inputs = np.where(selected & (action < MASK_TOKEN_SHARE), mask_id, tokens)
     replace = selected & (action >= MASK_TOKEN_SHARE) & (action < MASK_TOKEN_SHARE + RANDOM_TOKEN_SHARE)
     inputs = np.where(replace, random_tokens, inputs)
     return {"inputs": inputs.astype(np.int32), "targets": tokens, "weights": selected.astype(np.float32)}
 
 
+@functools.lru_cache(maxsize=8)
+def _ordinary_ids(vocab_size: int, special_ids: tuple[int, ...]) -> np.ndarray:
+    """The ids of [0, vocab_size) that are not special, ascending (cached: a vocabulary is masked many times)."""
+    return np.setdiff1d(np.arange(vocab_size, dtype=np.int32), np.asarray(special_ids, np.int32))
+
+
 @dataclasses.dataclass(frozen=True)
 class MaskTokens(grain.transforms.RandomMap):
-    """`mask_tokens` on `element[key]`, which it replaces by `inputs`, `targets` and `weights`."""
+    """`mask_tokens` on `element[key]`, which it replaces by `inputs`, `targets` and `weights`.
+
+    `special_ids` and `mask_id` are the tokenizer's (`Tokenizer.reserved_ids`, `Tokenizer.mask_id`).
+    """
 
     vocab_size: int
     key: str = "tokens"
     mask_rate: float = MASK_RATE
+    special_ids: tuple[int, ...] = tuple(range(NUM_SPECIAL))
+    mask_id: int = MASK_ID
 
     def random_map(self, element: Record, rng: np.random.Generator) -> Record:
         rest = {name: value for name, value in element.items() if name != self.key}
-        return {**rest, **mask_tokens(element[self.key], rng, self.vocab_size, self.mask_rate)}
+        masked = mask_tokens(element[self.key], rng, self.vocab_size, self.mask_rate, self.special_ids, self.mask_id)
+        return {**rest, **masked}
 
 
 # ----------------------------------------------------------------------------------- padding and packing

@@ -23,7 +23,17 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxmodels.data import features, pipeline, prepared_text, sources, text, tokenizers, transforms, user
+from jaxmodels.data import (
+    features,
+    pipeline,
+    prepared_text,
+    pretrained_tokenizers,
+    sources,
+    text,
+    tokenizers,
+    transforms,
+    user,
+)
 from jaxmodels.data.pipeline import Example
 from jaxmodels.data.user import fingerprint
 from jaxmodels.errors import ConfigError, DataError
@@ -205,13 +215,24 @@ def _corpus_tokens(config, builder, workdir, view: str) -> tuple[np.ndarray, np.
     corpus = text.corpus_text(sources.open_split(builder, config.data.train_split))
     if isinstance(builder, user.UserDataset) and config.data.eval_files:
         tokenizer = _tokenizer(config, corpus, workdir)
+        _check_masking(config, tokenizer, view)
         validation = text.corpus_text(sources.open_split(builder, config.data.eval_split))
         return tokenizer.encode(corpus), tokenizer.encode(validation), tokenizer
     train_fraction = 1 - config.data.eval_fraction
     train_text, _ = text.split_by_position(corpus, train_fraction)
     tokenizer = _tokenizer(config, train_text, workdir)
+    _check_masking(config, tokenizer, view)
     train_ids, val_ids = text.split_by_position(tokenizer.encode(corpus), train_fraction)
     return train_ids, val_ids, tokenizer
+
+
+def _check_masking(config, tokenizer: tokenizers.Tokenizer, view: str) -> None:
+    """A ConfigError before the whole text is encoded when the masked-LM view gets a tokenizer with no mask."""
+    if view == "mlm_windows" and tokenizer.mask_id is None:
+        raise ConfigError(
+            f"the tokenizer of data.tokenizer={config.data.tokenizer!r} has no mask token, which the mlm task needs; "
+            "use a masked-LM vocabulary (BERT's WordPiece) or a task without masking (--config.task.name=lm)"
+        )
 
 
 def _prepared_tokens(config, builder) -> tuple[Any, Any, tokenizers.Tokenizer] | None:
@@ -222,7 +243,13 @@ def _prepared_tokens(config, builder) -> tuple[Any, Any, tokenizers.Tokenizer] |
     return prepared_text.open_tokens(Path(builder.data_dir), builder.records, config)
 
 
+TRAINED_TOKENIZERS = ("char", "word", "subword", "bpe")
+PRETRAINED = "pretrained"  # data.tokenizer: the released tokenizer kept with checkpoint.init_from
+
+
 def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Tokenizer:
+    """The run's tokenizer: the one kept in `workdir`; else the one `checkpoint.init_from` keeps; else a released
+    one named by `data.tokenizer` (a directory of tokenizer files); else one trained on `train_text`."""
     kind = config.data.tokenizer
     trainers = {
         "char": lambda: tokenizers.CharTokenizer.train([train_text]),
@@ -230,11 +257,9 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
         "subword": lambda: tokenizers.SubwordTokenizer.train([train_text], vocab_size=config.data.vocab_size),
         "bpe": lambda: tokenizers.BytePairTokenizer.train([train_text], vocab_size=config.data.vocab_size),
     }
-    if kind not in trainers:
-        raise ConfigError(f"config key 'data.tokenizer' is {kind!r}; choose one of {', '.join(trainers)}")
     pretrained = _pretrained_tokenizer(config)
-    if workdir is not None and _tokenizer_file(config, workdir).exists():
-        kept = tokenizers.load_tokenizer(_tokenizer_file(config, workdir))
+    if workdir is not None and _tokenizer_file(config, workdir).exists():  # even if data.tokenizer's directory is gone
+        kept = _read_kept(_tokenizer_file(config, workdir))
         if pretrained is not None and _vocabulary(kept) != _vocabulary(pretrained):
             raise ConfigError(
                 f"the tokenizer kept in {workdir} is not the one of checkpoint.init_from={config.checkpoint.init_from}"
@@ -242,7 +267,51 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
                 "run in a new workdir"
             )
         return kept
-    return pretrained if pretrained is not None else trainers[kind]()
+    named = _named_tokenizer_dir(config)
+    if named is not None:
+        released = pretrained_tokenizers.load_pretrained_tokenizer(named)
+        if pretrained is not None and _vocabulary(released) != _vocabulary(pretrained):
+            raise ConfigError(
+                f"data.tokenizer={kind!r} is not the tokenizer kept with checkpoint.init_from="
+                f"{config.checkpoint.init_from} (another vocabulary), so the pretrained embedding rows would stand "
+                "for other tokens; set --config.data.tokenizer=pretrained"
+            )
+        return released
+    if pretrained is not None:
+        return pretrained
+    if kind == PRETRAINED:
+        raise ConfigError(
+            "data.tokenizer='pretrained' reads the tokenizer kept with checkpoint.init_from (an import, `jaxmodels "
+            "import`, or a run fine-tuned from one), but "
+            + (
+                f"{config.checkpoint.init_from} keeps none"
+                if config.checkpoint.init_from
+                else "checkpoint.init_from is not set: set --config.checkpoint.init_from=EXPORT"
+            )
+        )
+    return trainers[kind]()
+
+
+def _named_tokenizer_dir(config) -> Path | None:
+    """The directory of tokenizer files `data.tokenizer` names, or None when it names a kind ('char', ...,
+    'pretrained'); ConfigError for a value that is neither."""
+    kind = config.data.tokenizer
+    if kind in (*TRAINED_TOKENIZERS, PRETRAINED):
+        return None
+    if isinstance(kind, str) and kind and pretrained_tokenizers.has_tokenizer_files(Path(kind)):
+        return Path(kind)
+    raise ConfigError(
+        f"config key 'data.tokenizer' is {kind!r}; choose one of {', '.join(TRAINED_TOKENIZERS)} (trained on the "
+        "text), 'pretrained' (the tokenizer kept with checkpoint.init_from) or a directory of Hugging Face tokenizer "
+        "files (tokenizer.json, vocab.json + merges.txt, or vocab.txt)"
+    )
+
+
+def _read_kept(path: Path) -> tokenizers.Tokenizer:
+    """A tokenizer kept by a run or an export: a released one is a directory, jaxmodels' own one file."""
+    if path.is_dir():
+        return pretrained_tokenizers.load_pretrained_tokenizer(path)
+    return tokenizers.load_tokenizer(path)
 
 
 def _pretrained_tokenizer(config) -> tokenizers.Tokenizer | None:
@@ -256,9 +325,11 @@ def _pretrained_tokenizer(config) -> tokenizers.Tokenizer | None:
         return None
     source = Path(config.checkpoint.init_from)
     path = _tokenizer_file(config, source)
-    if path.is_file():
-        return tokenizers.load_tokenizer(path)
+    if path.exists():
+        return _read_kept(path)
     others = sorted(p.name.removeprefix("tokenizer_") for p in source.glob("tokenizer_*"))
+    if (source / pretrained_tokenizers.KEPT_DIR).is_dir():
+        others.insert(0, PRETRAINED)
     if others:
         raise ConfigError(
             f"checkpoint.init_from={config.checkpoint.init_from} was trained with a {others[0]!r} tokenizer, but "
@@ -273,8 +344,11 @@ def _vocabulary(tokenizer: tokenizers.Tokenizer) -> list[str]:
 
 
 def _tokenizer_file(config, workdir: Path) -> Path:
-    """Where a workdir keeps the tokenizer of kind `data.tokenizer`."""
-    return workdir / f"tokenizer_{config.data.tokenizer}"
+    """Where a workdir (or an export) keeps the run's tokenizer: `tokenizer_<kind>` for a trained one, the
+    directory `tokenizer` for a released one."""
+    if config.data.tokenizer in TRAINED_TOKENIZERS:
+        return workdir / f"tokenizer_{config.data.tokenizer}"
+    return workdir / pretrained_tokenizers.KEPT_DIR
 
 
 def _windows(ids: np.ndarray, length: int, limit: int) -> np.ndarray:
@@ -302,33 +376,44 @@ def _lm_windows(config, builder, workdir, options) -> DataView:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _MaskedWindow(grain.transforms.RandomMap):
-    """Maps any element (e.g. an index) to <cls> + a random window of `block_size - 1` ids, masked by `mask`."""
+    """Maps any element (e.g. an index) to a random window of ids framed to `block_size` tokens by `frame`
+    (the tokenizer's special tokens before and after: <cls> here, BERT's [CLS] and [SEP]), masked by `mask`."""
 
     ids: np.ndarray
     block_size: int
+    frame: tuple[np.ndarray, np.ndarray]
     mask: transforms.MaskTokens
 
     def random_map(self, element: Any, rng: np.random.Generator) -> Example:
         del element  # the record's seed alone picks its window and masking
         start = int(rng.integers(0, len(self.ids) - self.block_size))
-        return _masked(self.ids[start : start + self.block_size - 1], self.mask, rng)
+        length = self.block_size - sum(len(part) for part in self.frame)
+        return _masked(self.ids[start : start + length], self.frame, self.mask, rng)
 
 
-def _masked(ids: np.ndarray, mask: transforms.MaskTokens, rng: np.random.Generator) -> Example:
-    """<cls> + `ids`, BERT-masked, under the keys the mlm task reads."""
-    masked = mask.random_map({"tokens": np.concatenate([[tokenizers.CLS_ID], ids])}, rng)
+def _masked(
+    ids: np.ndarray, frame: tuple[np.ndarray, np.ndarray], mask: transforms.MaskTokens, rng: np.random.Generator
+) -> Example:
+    """`ids` framed by the special tokens, BERT-masked, under the keys the mlm task reads."""
+    masked = mask.random_map({"tokens": np.concatenate([frame[0], ids, frame[1]]).astype(np.int32)}, rng)
     return {"inputs": masked["inputs"], "targets": masked["targets"], "target_weights": masked["weights"]}
 
 
 def _mlm_windows(config, builder, workdir, options) -> DataView:
-    """Masked LM: <cls> + a window, masked afresh for every training example, once for validation."""
+    """Masked LM: a window framed by the special tokens (<cls> + ids), masked afresh for every training example,
+    once for validation."""
     train_ids, val_ids, tokenizer = _corpus_tokens(config, builder, workdir, "mlm_windows")
-    block, mask = config.data.block_size, transforms.MaskTokens(tokenizer.vocab_size)
-    windows = _windows(val_ids, block - 1, config.data.eval_windows)[:, :-1]
+    block, frame = config.data.block_size, tokenizer.special_frame
+    mask = transforms.MaskTokens(
+        tokenizer.vocab_size, special_ids=tuple(int(i) for i in tokenizer.reserved_ids), mask_id=tokenizer.mask_id
+    )
+    windows = _windows(val_ids, block - tokenizer.num_frame_tokens, config.data.eval_windows)[:, :-1]
     rng = np.random.default_rng(0)  # a fixed masking of the validation windows, the same every evaluation
-    masked = [_masked(window, mask, rng) for window in windows]
+    masked = [_masked(window, frame, mask, rng) for window in windows]
     num_windows = max(len(train_ids) // block, 1)
-    train = grain.MapDataset.range(num_windows).random_map(_MaskedWindow(train_ids, block, mask), seed=config.seed)
+    train = grain.MapDataset.range(num_windows).random_map(
+        _MaskedWindow(train_ids, block, frame, mask), seed=config.seed
+    )
     return DataView(
         train_examples=train,
         eval_examples={key: np.stack([m[key] for m in masked]) for key in masked[0]},

@@ -220,22 +220,26 @@ register_variant("vgg16", "vgg", convs_per_stage=(2, 2, 3, 3, 3))  # configurati
 register_variant("vgg19", "vgg", convs_per_stage=(2, 2, 4, 4, 4))  # configuration E: 143,667,240 parameters
 
 
-def last_batch_norm(train: bool, axis_name: str | None, zero_init: bool) -> nn.BatchNorm:
+def last_batch_norm(train: bool, axis_name: str | None, zero_init: bool, name: str | None = None) -> nn.BatchNorm:
     """The BatchNorm closing a residual branch.
 
     With `zero_init` its scale starts at 0, so every block starts as the identity (Goyal et al. 2017,
     "Accurate, large minibatch SGD"); torchvision's default, and ours, is scale 1. Either way the
     parameter count is the same.
     """
-    return batch_norm(train, axis_name, scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones)
+    scale_init = nn.initializers.zeros if zero_init else nn.initializers.ones
+    return batch_norm(train, axis_name, scale_init=scale_init, name=name)
 
 
-def projection_shortcut(x: jax.Array, channels: int, strides: int, train: bool, axis_name: str | None) -> jax.Array:
-    """Identity where shapes match; otherwise a strided 1x1 convolution + BN (He et al. 2016, option B)."""
+def projection_shortcut(
+    x: jax.Array, channels: int, strides: int, train: bool, axis_name: str | None, *, named: bool = False
+) -> jax.Array:
+    """Identity where shapes match; otherwise a strided 1x1 convolution + BN (He et al. 2016, option B), named
+    `shortcut_conv` and `shortcut_bn` when `named` (the ImageNet blocks), by creation order otherwise."""
     if x.shape[-1] == channels and strides == 1:
         return x
-    x = conv1x1(channels, strides=strides)(x)
-    return batch_norm(train, axis_name)(x)
+    x = conv1x1(channels, strides=strides, name="shortcut_conv" if named else None)(x)
+    return batch_norm(train, axis_name, name="shortcut_bn" if named else None)(x)
 
 
 class BasicBlock(nn.Module):
@@ -252,11 +256,12 @@ class BasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        out = conv3x3(self.filters, strides=self.strides)(x)
-        out = nn.relu(batch_norm(train, self.bn_axis_name)(out))
-        out = conv3x3(self.filters)(out)
-        out = last_batch_norm(train, self.bn_axis_name, self.zero_init_residual)(out)
-        return nn.relu(out + projection_shortcut(x, out.shape[-1], self.strides, train, self.bn_axis_name))
+        out = conv3x3(self.filters, strides=self.strides, name="conv1")(x)
+        out = nn.relu(batch_norm(train, self.bn_axis_name, name="bn1")(out))
+        out = conv3x3(self.filters, name="conv2")(out)
+        out = last_batch_norm(train, self.bn_axis_name, self.zero_init_residual, name="bn2")(out)
+        shortcut = projection_shortcut(x, out.shape[-1], self.strides, train, self.bn_axis_name, named=True)
+        return nn.relu(out + shortcut)
 
 
 class BottleneckBlock(nn.Module):
@@ -273,13 +278,14 @@ class BottleneckBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
-        out = conv1x1(self.filters)(x)
-        out = nn.relu(batch_norm(train, self.bn_axis_name)(out))
-        out = conv3x3(self.filters, strides=self.strides)(out)
-        out = nn.relu(batch_norm(train, self.bn_axis_name)(out))
-        out = conv1x1(4 * self.filters)(out)
-        out = last_batch_norm(train, self.bn_axis_name, self.zero_init_residual)(out)
-        return nn.relu(out + projection_shortcut(x, out.shape[-1], self.strides, train, self.bn_axis_name))
+        out = conv1x1(self.filters, name="conv1")(x)
+        out = nn.relu(batch_norm(train, self.bn_axis_name, name="bn1")(out))
+        out = conv3x3(self.filters, strides=self.strides, name="conv2")(out)
+        out = nn.relu(batch_norm(train, self.bn_axis_name, name="bn2")(out))
+        out = conv1x1(4 * self.filters, name="conv3")(out)
+        out = last_batch_norm(train, self.bn_axis_name, self.zero_init_residual, name="bn3")(out)
+        shortcut = projection_shortcut(x, out.shape[-1], self.strides, train, self.bn_axis_name, named=True)
+        return nn.relu(out + shortcut)
 
 
 # The residual block of each stage, by config name: Fig. 5 left (ResNet-18/34) and right (ResNet-50/101/152).
@@ -297,6 +303,10 @@ class ResNet(nn.Module):
     of at least 32x32 (the global pool absorbs the final resolution). `stage_sizes` and `block`
     ('basic' or 'bottleneck', a name so that configs can hold it) choose the depth: the paper's 18 to 152
     layers are the variants below.
+
+    Layers are named after the paper, not by creation order, so a weight converter (jaxmodels.pretrained) can
+    point at them: `conv_init`, `bn_init`, then `stage{S}_block{B}` (both from 1) with `conv1`, `bn1`, ...
+    `conv3`, `bn3` and, where the shape changes, `shortcut_conv` and `shortcut_bn`; the classifier is `head`.
     """
 
     stage_sizes: tuple[int, ...]
@@ -332,9 +342,10 @@ class ResNet(nn.Module):
                     strides=2 if stage > 0 and block == 0 else 1,
                     zero_init_residual=self.zero_init_residual,
                     bn_axis_name=self.bn_axis_name,
+                    name=f"stage{stage + 1}_block{block + 1}",
                 )(x, train=train)
         x = x.mean(axis=(1, 2))
-        return nn.Dense(self.num_classes)(x)
+        return nn.Dense(self.num_classes, name="head")(x)
 
 
 # Table 1 of the paper, blocks per stage; parameter counts at 224x224 and 1000 classes, as torchvision's.

@@ -334,8 +334,10 @@ class GPT(nn.Module):
     num_layers: int = 12
     num_heads: int = 12
     embed_dim: int = 768
+    mlp_dim: int | None = None  # None: 4 * embed_dim, as GPT-2 (Hugging Face's n_inner)
     dropout: float = 0.1
     use_bias: bool = True
+    ln_epsilon: float = 1e-5  # every LayerNorm's (Hugging Face's layer_norm_epsilon)
 
     @property
     def context_length(self) -> int:
@@ -361,15 +363,16 @@ class GPT(nn.Module):
         for i in range(self.num_layers):
             h = Block(
                 self.num_heads,
-                4 * self.embed_dim,
+                4 * self.embed_dim if self.mlp_dim is None else self.mlp_dim,
                 self.dropout,
                 self.use_bias,
+                ln_epsilon=self.ln_epsilon,
                 # GPT-2 scales the init of the residual projections by 1/sqrt(N) for N residual layers (§2.3).
                 residual_init=_normal(0.02 / math.sqrt(2 * self.num_layers)),
                 cache_size=self.block_size,
                 name=f"block_{i}",
             )(h, mask=mask, train=train, decode=decode)
-        h = nn.LayerNorm(epsilon=1e-5, use_bias=self.use_bias, name="ln_f")(h)
+        h = nn.LayerNorm(epsilon=self.ln_epsilon, use_bias=self.use_bias, name="ln_f")(h)
         return embeddings.attend(h)
 
 
@@ -395,6 +398,7 @@ class BertHyperparameters(nn.Module):
     mlp_dim: int = 3072
     dropout: float = 0.1
     pre_norm: bool = False  # BERT is post-LN, as Vaswani et al. (2017)
+    ln_epsilon: float = 1e-12  # every LayerNorm's (Hugging Face's layer_norm_eps)
 
 
 def _encoder_of(model: BertHyperparameters) -> BertEncoder:
@@ -419,7 +423,7 @@ class BertEncoder(BertHyperparameters):
             self.max_length,
             num_segments=self.num_segments,
             layer_norm=True,
-            ln_epsilon=1e-12,
+            ln_epsilon=self.ln_epsilon,
             dropout=self.dropout,
         )
         self.blocks = [
@@ -428,13 +432,13 @@ class BertEncoder(BertHyperparameters):
                 self.mlp_dim,
                 self.dropout,
                 pre_norm=self.pre_norm,
-                ln_epsilon=1e-12,
+                ln_epsilon=self.ln_epsilon,
                 approximate_gelu=False,
             )
             for _ in range(self.num_layers)
         ]
         if self.pre_norm:  # pre-LN leaves the residual stream unnormalised: close it with a LayerNorm
-            self.final_norm = nn.LayerNorm(epsilon=1e-12)
+            self.final_norm = nn.LayerNorm(epsilon=self.ln_epsilon)
 
     def __call__(
         self,
@@ -475,7 +479,7 @@ class BertMLM(BertHyperparameters):
         encoder = _encoder_of(self)
         h = encoder(tokens, segments=segments, mask=mask, train=train)
         h = gelu(nn.Dense(self.embed_dim, kernel_init=_normal(0.02), name="transform")(h), approximate=False)
-        h = nn.LayerNorm(epsilon=1e-12, name="transform_norm")(h)
+        h = nn.LayerNorm(epsilon=self.ln_epsilon, name="transform_norm")(h)
         return encoder.attend(h) + self.param("output_bias", nn.initializers.zeros, (self.vocab_size,))
 
 

@@ -28,7 +28,10 @@ class ViT(nn.Module):
 
     `embed_dim` (the paper's hidden size D) must be divisible by `num_heads` and the image sides by `patch_size`.
     `head_zero_init` starts the classifier at zero, as the paper does when fine-tuning and
-    big_vision does throughout; initial logits are then all zero.
+    big_vision does throughout; initial logits are then all zero. `num_classes=0` leaves the head out: the model
+    then returns the encoded sequence (batch, 1 + patches, embed_dim), class token first, as Hugging Face's
+    `ViTModel` (for features, or to start a classifier from). `ln_epsilon` is every LayerNorm's: 1e-6 in the
+    original JAX code, 1e-12 in Hugging Face's ViT configs.
     """
 
     patch_size: int = 4
@@ -40,6 +43,7 @@ class ViT(nn.Module):
     attention_dropout: float = 0.0
     head_zero_init: bool = True
     num_classes: int = 10
+    ln_epsilon: float = 1e-6
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
@@ -61,7 +65,7 @@ class ViT(nn.Module):
                 self.mlp_dim,
                 self.dropout,
                 pre_norm=True,
-                ln_epsilon=1e-6,
+                ln_epsilon=self.ln_epsilon,
                 # Exact (erf) GELU, as in the paper and PyTorch ports; the original JAX code used Flax's
                 # default tanh approximation, which differs by < 1e-3.
                 approximate_gelu=False,
@@ -71,7 +75,9 @@ class ViT(nn.Module):
                 mlp_dropout=self.dropout,
                 name=f"encoderblock_{i}",
             )(x, train=train)
-        x = nn.LayerNorm(name="encoder_norm")(x)
+        x = nn.LayerNorm(epsilon=self.ln_epsilon, name="encoder_norm")(x)
+        if self.num_classes == 0:
+            return x
         head_init = nn.initializers.zeros if self.head_zero_init else nn.initializers.lecun_normal()
         return nn.Dense(self.num_classes, kernel_init=head_init, name="head")(x[:, 0])
 
