@@ -60,7 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
             "resident_max_mb": 512,
             "host_cache_max_mb": 4096,  # streamed splits up to this size are decoded once into host memory
             # Text and token views (tasks lm, mlm, word2vec, seq2seq):
-            # char | word | subword: trained on the train text, kept in the workdir; 'pretrained': the released
+            # char | word | subword | bpe: trained on the train text, kept in the workdir; 'pretrained': the released
             # tokenizer kept with checkpoint.init_from (an import); or a directory of tokenizer files (pretrained.md)
             "tokenizer": "char",
             "vocab_size": 8000,  # word / subword vocabulary size
