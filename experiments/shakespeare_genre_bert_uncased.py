@@ -36,7 +36,7 @@ def get_config():
     config.data.tokenizer = "pretrained"  # the WordPiece vocabulary kept with checkpoint.init_from
     config.checkpoint.init_from = EXPORT
     config.checkpoint.init_subtree = "encoder"  # the pretrained encoder; the pooler and classifier start afresh
-    config.model.update(exported_model_config(EXPORT))  # the release's sizes, whatever they are
+    config.model.update(exported_model_config(EXPORT, until_imported="bert_base_mlm"))  # the release's sizes
     config.model.name = "bert_classifier"
     config.model.pooling = "cls"
     config.model.dropout = 0.1

@@ -34,7 +34,7 @@ def get_config():
     config.data.name = "shakespeare"
     config.data.tokenizer = "pretrained"  # the BPE vocabulary kept with checkpoint.init_from
     config.checkpoint.init_from = EXPORT
-    config.model.update(exported_model_config(EXPORT))  # the release's sizes, whatever they are
+    config.model.update(exported_model_config(EXPORT, until_imported="gpt2_small"))  # the release's sizes
     config.model.dropout = 0.1
     config.data.block_size = min(256, config.model.block_size)
     config.data.batch_size = 8

@@ -72,9 +72,15 @@ def export_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
-def exported_model_config(path: str | Path) -> dict[str, Any]:
+def exported_model_config(path: str | Path, *, until_imported: str | None = None) -> dict[str, Any]:
     """The `model` section of a config that builds the export's model, e.g. {'name': 'bert_mlm', 'num_layers': 12,
-    ...}: an experiment that fine-tunes an import takes its sizes from here, whatever the release's size."""
+    ...}: an experiment that fine-tunes an import takes its sizes from here, whatever the release's size.
+
+    `until_imported` names a published variant (e.g. 'bert_base_mlm') whose family and sizes stand in while `path`
+    holds no export yet, so the experiment's config still loads (listings, `compile`); training it then stops at
+    `checkpoint.init_from`, saying how to import the release."""
+    if until_imported is not None and not (Path(path) / EXPORT_FILE).is_file():
+        return {"name": registry.family_of(until_imported), **registry.variant_sizes(until_imported)}
     return dict(export_info(path)["model"])
 
 

@@ -62,10 +62,15 @@ def test_gpt2_trains_on_shakespeare_with_its_bpe_then_samples_and_exports(
     assert jm.sample(jm.load_export(tmp_path / "export"), "ROMEO:", 6, temperature=0.0) == from_workdir
 
 
-def test_an_experiment_whose_import_is_missing_is_one_error_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("JAXMODELS_GPT2_EXPORT", str(tmp_path / "exports" / "gpt2"))
+def test_an_experiment_whose_import_is_missing_loads_but_trains_only_after_the_import(tmp_path, capsys, monkeypatch):
+    export = tmp_path / "exports" / "gpt2"
+    monkeypatch.setenv("JAXMODELS_GPT2_EXPORT", str(export))
+    # The config loads (listings, the docs' catalogue, `compile`) with GPT-2 small's sizes standing in...
+    config = jm.load_config(EXPERIMENTS / "shakespeare_gpt2.py")
+    assert (config.model.name, config.model.num_layers, config.model.embed_dim) == ("gpt", 12, 768)
+    # ...and training stops before writing anything, naming the import to run.
     status = cli.main(
         ["train", "--config", str(EXPERIMENTS / "shakespeare_gpt2.py"), "--workdir", str(tmp_path / "run")]
     )
-    assert_one_error_line(status, capsys.readouterr().err, "holds no jaxmodels_export.json", "jaxmodels import --from")
+    assert_one_error_line(status, capsys.readouterr().err, f"{export} does not exist", "jaxmodels import --from")
     assert not (tmp_path / "run").exists()

@@ -282,14 +282,21 @@ def _tokenizer(config, train_text: str, workdir: Path | None) -> tokenizers.Toke
     if kind == PRETRAINED:
         raise ConfigError(
             "data.tokenizer='pretrained' reads the tokenizer kept with checkpoint.init_from (an import, `jaxmodels "
-            "import`, or a run fine-tuned from one), but "
-            + (
-                f"{config.checkpoint.init_from} keeps none"
-                if config.checkpoint.init_from
-                else "checkpoint.init_from is not set: set --config.checkpoint.init_from=EXPORT"
-            )
+            "import`, or a run fine-tuned from one), but " + _why_no_kept_tokenizer(config.checkpoint.init_from)
         )
     return trainers[kind]()
+
+
+def _why_no_kept_tokenizer(init_from: str) -> str:
+    """Why `checkpoint.init_from` gave no tokenizer, and what to do."""
+    if not init_from:
+        return "checkpoint.init_from is not set: set --config.checkpoint.init_from=EXPORT"
+    if not Path(init_from).exists():
+        return (
+            f"{init_from} does not exist: import the release there first, `jaxmodels import --from DIR --out "
+            f"{init_from}` (docs/pretrained.md)"
+        )
+    return f"{init_from} keeps none"
 
 
 def _named_tokenizer_dir(config) -> Path | None:
