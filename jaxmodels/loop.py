@@ -166,6 +166,11 @@ def _run(
     if start >= train_cfg.num_steps or stopped:
         if start < train_cfg.num_steps:
             progress.log(f"this run stopped early at step {start}: {stopped.reason()}")
+        elif start > train_cfg.num_steps:
+            progress.log(
+                f"nothing to train: the checkpoint's step {start} is past train.num_steps={train_cfg.num_steps}; "
+                f"evaluating step {start} (to train on, set train.num_steps above {start})"
+            )
         return state, experiment.evaluate(state)
     window_start, window_step = time.perf_counter(), start
     for step in range(start, train_cfg.num_steps):

@@ -36,7 +36,7 @@ from jaxmodels.data.tokenizers import Tokenizer
 from jaxmodels.early_stopping import Stopper
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
-from jaxmodels.files import make_writable_dir
+from jaxmodels.files import first_line, make_writable_dir
 from jaxmodels.metric_writers import read_history
 from jaxmodels.models.sampling import generate
 from jaxmodels.steps import TrainState
@@ -94,9 +94,34 @@ class Run:
         """The model's inference forward pass (train=False: no dropout, frozen statistics) on a batch of inputs.
 
         Positional inputs and keywords as the model's `__call__` takes them (for a classifier, the images or
-        signals; it returns logits). Compiled once per input shape.
+        signals; it returns logits). Compiled once per input shape. Inputs the model cannot take raise a
+        ValueError that gives the shapes it takes, those of the eval split's inputs.
         """
-        return _jitted_apply(self.model)(self.variables, *inputs, **kwargs)
+        try:
+            return _jitted_apply(self.model)(self.variables, *inputs, **kwargs)
+        except Exception as error:  # whatever a layer deep inside raises on inputs of the wrong shape
+            accepted = self._accepted_input_shapes()
+            got = tuple(np.shape(inputs[0])) if inputs else None
+            if got is None or got[1:] in accepted:
+                raise
+            shapes = " or ".join(str(("batch", *shape)).replace("'", "") for shape in accepted)
+            raise ValueError(
+                f"apply expects inputs of shape {shapes}, as the eval split's; got {got} "
+                f"({type(error).__name__}: {first_line(error)})"
+            ) from None
+
+    def _accepted_input_shapes(self) -> list[tuple[int, ...]]:
+        """The per-example shapes of inputs `apply` takes: the eval split's, and with a trailing channel axis of 1
+        if the model takes that too (a signal of 40 values as (40,) or (40, 1))."""
+        example = np.asarray(self.eval_examples["inputs"][:1])
+        accepted = [example.shape[1:]]
+        with_channel = jax.ShapeDtypeStruct((1, *example.shape[1:], 1), example.dtype)
+        try:
+            jax.eval_shape(_jitted_apply(self.model), self.variables, with_channel)
+            accepted.append(with_channel.shape[1:])
+        except Exception:  # the model takes no channel axis
+            pass
+        return accepted
 
 
 @functools.cache
@@ -112,11 +137,40 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path, *, stoppers: S
     a sweep's pruning uses this. SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`;
     calling again resumes.
     """
+    _check_config_argument(config, "train")
     workdir = Path(workdir)
     experiment = build_experiment(config, workdir)  # validates everything it can before the workdir is touched
     make_writable_dir(workdir, "workdir", "--workdir")
     state, final = loop.train(experiment, workdir, stoppers)
     return Run(workdir, experiment, state, int(jax.device_get(state.step)), final)
+
+
+def _check_config_argument(config: Any, function: str) -> None:
+    """TypeError unless `config` is a ConfigDict, saying how to get one from what was passed."""
+    if isinstance(config, ml_collections.ConfigDict):
+        return
+    if isinstance(config, str | Path):
+        how = f"load the file first: jm.{function}(jm.load_config({str(config)!r}), ...)"
+    else:
+        how = "load an experiment file with jm.load_config('experiments/mnist1d_cnn.py', ['train.num_steps=500'])"
+    raise TypeError(f"jm.{function} expects a config (an ml_collections.ConfigDict), got {_shown(config)}; {how}")
+
+
+def _check_run_argument(run: Any, function: str) -> None:
+    """TypeError unless `run` is a Run, saying how to get one from what was passed."""
+    if isinstance(run, Run):
+        return
+    if isinstance(run, str | Path):
+        how = f"load the workdir first: jm.{function}(jm.load({str(run)!r}), ...)"
+    else:
+        how = "jm.load(workdir) or jm.train(config, workdir) returns one"
+    raise TypeError(f"jm.{function} expects a Run, got {_shown(run)}; {how}")
+
+
+def _shown(value: Any) -> str:
+    """A value named in an error: its type, and its text when that is short (a path)."""
+    text = repr(value)
+    return f"{type(value).__name__} {text}" if len(text) <= 80 else f"a {type(value).__name__}"
 
 
 def load(workdir: str | Path, *, step: int | None = None, best: bool = False, overrides: Iterable[str] = ()) -> Run:
@@ -177,6 +231,7 @@ def compile(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """`jaxmodels compile`: the config's train step compiled ahead of time for its batch, strategy and mesh,
     on abstract inputs (no parameter allocated); FLOPs and XLA's memory analysis per device. What the build
     decided (e.g. a size variant's sizes) is printed on stderr, as `train` logs it."""
+    _check_config_argument(config, "compile")
     experiment = build_experiment(config)
     for note in experiment.notes:
         print(f"jaxmodels: {note}", file=sys.stderr)
@@ -185,6 +240,7 @@ def compile(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 def evaluate(run: Run) -> dict[str, float]:
     """The run's metrics on the eval split, exactly as `jaxmodels eval` computes them ('test/accuracy', ...)."""
+    _check_run_argument(run, "evaluate")
     return run.experiment.evaluate(run.experiment.strategy.from_canonical(run.state))
 
 
@@ -198,6 +254,7 @@ def sample(
     seed: int = 0,
 ) -> str:
     """Text from a language model run (task lm): `prompt` followed by `num_tokens` generated tokens."""
+    _check_run_argument(run, "sample")
     tokenizer = run.tokenizer
     if run.config.task.name != "lm" or tokenizer is None:
         raise ConfigError(f"{str(run.workdir)!r} holds a {run.config.task.name!r} run; sampling needs task lm")

@@ -131,6 +131,19 @@ def test_a_bad_space_file_is_one_error_line_and_creates_nothing(
     assert not (tmp_path / "s").exists()
 
 
+def test_a_storage_that_cannot_be_opened_leaves_no_sweep_dir(data_dir: str, tmp_path: Path, capsys):
+    storage = "bogus://nowhere"  # no such database dialect
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(LR_SPACE))
+    (tmp_path / "kept").mkdir()  # an empty sweep dir that existed before is left as it was
+    for workdir in (tmp_path / "new" / "lr", tmp_path / "kept"):
+        command = ["sweep", "--config", str(LOGREG), "--space", str(space), "--workdir", str(workdir), "--trials", "1"]
+        status = cli.main([*command, "--storage", storage])
+        assert_one_error_line(status, capsys.readouterr().err, f"cannot open the sweep's storage {storage!r}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["kept", "space.json"]
+    assert list((tmp_path / "kept").iterdir()) == []
+
+
 def test_the_example_space_file_fits_its_experiment():
     space = load_space(EXPERIMENTS / "mnist1d_cnn_space.json", jm.load_config(EXPERIMENTS / "mnist1d_cnn.py"))
     assert "optimizer.learning_rate" in space
