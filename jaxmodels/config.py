@@ -207,7 +207,9 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
     The file is Python, run as code. Its config is rebuilt key by key on `base_config()`, so a key the schema
     lacks (a typo such as `config.optimizer.learnin_rate = 1`) is refused as a `--config.` override is, and
     `model` keys must be arguments of the file's model. A file that does not run, has no `get_config()` or
-    returns something else than a ConfigDict is a ConfigError naming the file and line.
+    returns something else than a ConfigDict is a ConfigError naming the file and line. A `.json` file is read
+    as data instead: a workdir's `config.json`, to re-run a past run's exact settings elsewhere
+    (`jaxmodels train --config runs/x/config.json --workdir runs/y`); other suffixes are refused.
     """
     path = Path(path)
     if path.is_dir():
@@ -217,6 +219,13 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
     if not path.is_file():
         raise ConfigError(
             f"config file {str(path)!r} does not exist; pass an experiment file such as experiments/mnist1d_cnn.py"
+        )
+    if path.suffix == ".json":  # a workdir's config.json: a past run's exact settings
+        return load_saved_config(path)
+    if path.suffix != ".py":
+        raise ConfigError(
+            f"config file {str(path)!r} is neither an experiment file (.py, defining get_config()) nor a workdir's "
+            "config.json; pass one of those"
         )
     config = _run_get_config(path)
     try:

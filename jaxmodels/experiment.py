@@ -82,11 +82,22 @@ class Experiment:
             nothing = Future()
             nothing.set_result(None)
             return nothing
-        inputs = self.abstract_step_inputs()
+        lowered = self.lower_step()  # here, not in the background: a model that does not fit is a ConfigError now
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmodels-compile-step")
-        compiling = executor.submit(lambda: self.loop_step.lower(*inputs).compile())
+        compiling = executor.submit(lowered.compile)
         executor.shutdown(wait=False)
         return compiling
+
+    def lower_step(self) -> Any:
+        """`loop_step` traced and lowered for its abstract inputs (not compiled yet). A model whose forward pass
+        takes the data's batches but whose train step does not (e.g. ViT patches larger than the images: the
+        gradient of a patch embedding with negative sizes) is a ConfigError naming the model and data sizes."""
+        try:
+            return self.loop_step.lower(*self.abstract_step_inputs())
+        except JaxmodelsError:
+            raise
+        except (TypeError, ValueError, IndexError) as error:  # what JAX raises on shapes that do not fit
+            raise _does_not_fit(self.config, self.model, self.feed.example_batch, error) from None
 
     def evaluate(self, state: TrainState) -> dict[str, float]:
         """Averages of the task's metrics over the whole eval split (padding masked out), keyed '<split>/<name>'."""
@@ -189,13 +200,23 @@ def _eval_shape_on_data(
     except JaxmodelsError:
         raise
     except Exception as error:  # whatever the model's layers raise on inputs of the wrong shape or type
-        shapes = ", ".join(f"{key} {value.dtype}{list(value.shape)}" for key, value in batch.items())
-        raise ConfigError(
-            f"model {config.model.name!r} ({type(model).__module__}.{type(model).__name__}) does not fit the data "
-            f"{config.data.name!r} ({config.task.name} task): its batches are {shapes}, on which the model fails "
-            f"({type(error).__name__}: {first_line(error)}); "
-            "choose a model made for this data (config key model.name) or other data (data.name)"
-        ) from None
+        raise _does_not_fit(config, model, batch, error) from None
+
+
+def _does_not_fit(
+    config: ml_collections.ConfigDict, model: nn.Module, batch: dict[str, Any], error: Exception
+) -> ConfigError:
+    """The error for a model that fails on the data's batches: the model with its sizes, the data with its
+    batch shapes, and what failed."""
+    shapes = ", ".join(f"{key} {value.dtype}{list(value.shape)}" for key, value in batch.items())
+    arguments = sorted(config_lib.model_arguments(config).items())
+    sizes = ", ".join(f"{key}={value}" for key, value in arguments if config_lib.is_int(value))
+    return ConfigError(
+        f"model {config.model.name!r} ({type(model).__module__}.{type(model).__name__}{f': {sizes}' if sizes else ''}) "
+        f"does not fit the data {config.data.name!r} ({config.task.name} task): its batches are {shapes}, on which "
+        f"the model fails ({type(error).__name__}: {first_line(error)}); "
+        "choose a model made for this data (config key model.name) or other data (data.name)"
+    )
 
 
 # What the train loop logs besides the task's metrics (jaxmodels.loop), at every log step.

@@ -65,6 +65,14 @@ def removed_if_failed(path: Path) -> Iterator[None]:
         raise
 
 
+def workdir_path(value: str | Path, option: str = "--workdir") -> Path:
+    """`value` as a workdir path; an empty one is refused (it would mean the current directory, e.g. the
+    repository's root, filled with checkpoints)."""
+    if not str(value).strip():
+        raise JaxmodelsError(f"{option} is empty; name a directory for the run, e.g. {option} runs/cnn")
+    return Path(value)
+
+
 def make_writable_dir(path: Path, what: str, option: str) -> None:
     """Creates the directory `path` (and its parents) and checks that files can be written in it.
 

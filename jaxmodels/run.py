@@ -36,10 +36,12 @@ from jaxmodels.data.tokenizers import Tokenizer
 from jaxmodels.early_stopping import Stopper
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
-from jaxmodels.files import first_line, make_writable_dir
+from jaxmodels.files import first_line, make_writable_dir, removed_if_failed, workdir_path
 from jaxmodels.metric_writers import read_history
 from jaxmodels.models.sampling import generate
+from jaxmodels.preemption import PreemptionGuard
 from jaxmodels.steps import TrainState
+from jaxmodels.workdir_lock import workdir_locked
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
@@ -138,10 +140,13 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path, *, stoppers: S
     calling again resumes.
     """
     _check_config_argument(config, "train")
-    workdir = Path(workdir)
-    experiment = build_experiment(config, workdir)  # validates everything it can before the workdir is touched
-    make_writable_dir(workdir, "workdir", "--workdir")
-    state, final = loop.train(experiment, workdir, stoppers)
+    workdir = workdir_path(workdir)
+    with PreemptionGuard() as guard:  # from the start: a SIGTERM while data loads or the step compiles stops cleanly
+        experiment = build_experiment(config, workdir)  # validates everything it can before the workdir is touched
+        with removed_if_failed(workdir):  # a run refused before it wrote anything leaves no empty workdir
+            make_writable_dir(workdir, "workdir", "--workdir")
+            with workdir_locked(workdir, warn=_warn):
+                state, final = loop.train(experiment, workdir, stoppers, guard)
     return Run(workdir, experiment, state, int(jax.device_get(state.step)), final)
 
 
@@ -173,13 +178,18 @@ def _shown(value: Any) -> str:
     return f"{type(value).__name__} {text}" if len(text) <= 80 else f"a {type(value).__name__}"
 
 
+def _warn(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
 def load(workdir: str | Path, *, step: int | None = None, best: bool = False, overrides: Iterable[str] = ()) -> Run:
     """A workdir's run at its latest checkpoint, or at `step`, or with `best` at its best by
     `checkpoint.best_metric` (kept when `checkpoint.keep_best` was set). Reads only; moves nothing.
 
     `overrides` change the saved config (e.g. 'parallel.num_devices=1' to evaluate a multi-device run on one).
     """
-    workdir = Path(workdir)
+    workdir = workdir_path(workdir)
     experiment = build_experiment(_saved_config(workdir, overrides), workdir)
     if not (workdir / "checkpoints").is_dir():
         raise JaxmodelsError(f"no checkpoint in {workdir / 'checkpoints'}; train first with `jaxmodels train`")
