@@ -110,6 +110,17 @@ def test_batchnorm_statistics_match_one_device(results, strategy):
         np.testing.assert_allclose(leaf, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("strategy", ["pmap", "dp", "fsdp", "tp"])
+def test_each_device_holds_its_own_rows_of_the_batch(results, strategy):
+    """Data parallelism by the rows' values: 64 rows over 8 data-parallel devices are 8 rows per device, each
+    row on one device; tp's (data 4, model 2) mesh gives each row to the 2 devices of its data group."""
+    copies = 2 if strategy == "tp" else 1
+    for rows in results["rows_per_device"][strategy].values():  # placed, and constrained in the step
+        assert sorted(map(int, rows)) == list(range(8))  # the ids of the 8 devices
+        assert all(len(held) == 8 * copies for held in rows.values())
+        assert sorted(row for held in rows.values() for row in held) == sorted(list(range(64)) * copies)
+
+
 def test_streamed_batches_are_assembled_into_the_same_global_batch(results):
     assert_same_run(results["mlp/dp_grain"], results["mlp/single_ordered"])
 
