@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -229,11 +230,11 @@ def _value_problem(default: Any, value: Any) -> str | None:
     if isinstance(default, bool):
         return None if isinstance(value, bool) else "must be True or False"
     if isinstance(default, int):
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):  # numpy's integers are integers
             return "must be an integer"
         return "must be >= 0 (it is a size or a count)" if default >= 0 > value else None
     if isinstance(default, float):
-        finite = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        finite = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
         return None if finite else "must be a finite number"
     if isinstance(default, str):
         return None if isinstance(value, str) else "must be a string"
