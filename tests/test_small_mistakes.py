@@ -124,6 +124,13 @@ def test_train_given_no_config_says_to_load_one(config: object, tmp_path: Path) 
         jm.compile(config)
 
 
+def test_sweep_given_a_dict_as_its_config_says_what_to_pass(tmp_path: Path) -> None:
+    space = {"optimizer.learning_rate": {"type": "float", "low": 0.1, "high": 1.0}}
+    with pytest.raises(TypeError, match=r"jm\.sweep expects an experiment file or a config .* got a dict"):
+        jm.sweep(tmp_path / "sweep", {"model": {"name": "mnist1d_mlp"}}, space, num_trials=1)
+    assert not (tmp_path / "sweep").exists()
+
+
 @pytest.mark.parametrize("function", [jm.evaluate, lambda run: jm.sample(run, "a", 1)])
 def test_evaluate_and_sample_given_a_path_say_to_load_the_workdir(function, mlp_workdir: Path) -> None:
     with pytest.raises(TypeError, match=r"expects a Run, got str .*load the workdir first: jm\.\w+\(jm\.load\("):

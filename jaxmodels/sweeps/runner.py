@@ -131,6 +131,11 @@ def _settings(
     elif config is None or space is None:
         raise ConfigError("a sweep needs both --config (the experiment) and --space (the search space file)")
     else:
+        if not isinstance(config, str | Path | ml_collections.ConfigDict):
+            raise TypeError(
+                f"jm.sweep expects an experiment file or a config (jm.load_config(path)) as `config`, got a "
+                f"{type(config).__name__}"
+            )
         config_file = None if isinstance(config, ml_collections.ConfigDict) else str(config)
         loaded = run.load_config(config, overrides) if config_file else config_lib.apply_overrides(config, overrides)
         space_dict = check_space(space, loaded) if isinstance(space, dict) else load_space(space, loaded)
