@@ -8,7 +8,8 @@ refuses in one line naming the holder (host, PID, since when). The lock is two t
   on one host a dead holder is noticed at once and its lock taken over (with a warning line);
 - a lease in the file's content (host, PID, start, last beat), refreshed every `BEAT_SECONDS` by a background
   thread: on a shared filesystem whose locks other hosts do not see, a lease naming another host is honoured
-  while it beats, and taken over once it has missed `STALE_BEATS` beats (a lost node).
+  while it beats, and taken over once it has missed `STALE_BEATS` beats (a lost node). On a filesystem that
+  has no locks at all, the lease alone decides, on one host too (a lease whose PID still runs is honoured).
 
 Only process 0 of a multi-host run takes the lock, for all of them; the others learn from it whether it did.
 `eval`, `export`, `sample`, `explain` and `compare` take no lock: they read complete checkpoints only.
@@ -101,6 +102,8 @@ class WorkdirLock:
             except BlockingIOError:
                 os.close(fd)
                 self._refuse(_read_holder(self.path))
+            except OSError:  # a filesystem without locks (some FUSE mounts): the lease alone decides
+                pass
             # A holder that released between our open and flock may have removed the file: lock the one in place.
             try:
                 current = os.stat(self.path).st_ino

@@ -185,3 +185,22 @@ def test_a_sweep_worker_steps_past_a_trial_dir_in_use(data_dir, compilation_cach
     assert "trial 0 (trial_0) failed: workdir" in err and f"PID {os.getpid()}" in err
     assert not (sweep_dir / "trial_0" / "metrics.jsonl").exists()  # the manual run's dir was left alone
     assert read_history(sweep_dir / "trial_1")[-1]["step"] == 10
+
+
+def test_a_lease_of_this_host_is_honoured_while_its_process_runs(tmp_path):
+    """Where the kernel's lock says nothing (a filesystem without locks), the PID in a fresh lease decides."""
+    now = time.time()
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    for pid, running in ((os.getppid(), True), (ended.pid, False)):
+        record = {"host": socket.gethostname(), "pid": pid, "since": now, "beat": now}
+        (tmp_path / LOCK_FILE).write_text(json.dumps(record))
+        warnings = []
+        lock = WorkdirLock(tmp_path, warnings.append)
+        if running:
+            with pytest.raises(WorkdirBusy, match=f"PID {pid}, since"):
+                lock.acquire()
+            continue
+        lock.acquire()
+        lock.release()
+        assert len(warnings) == 1 and "no longer running" in warnings[0] and f"PID {pid}," in warnings[0]
