@@ -218,7 +218,9 @@ def test_help_lists_compare_and_its_options(capsys):
 
 
 @pytest.mark.parametrize(
-    "content", [bytes(range(256)) * 2, b"not json\n\xff\xfe\n[1, 2]\n", b'{"train/loss": 1.0}\n'], ids=str
+    "content",
+    [bytes(range(256)) * 2, b"not json\n\xff\xfe\n[1, 2]\n", b'{"train/loss": 1.0}\n'],
+    ids=["binary", "not-json-objects", "rows-without-a-step"],
 )
 def test_a_metrics_file_without_one_readable_row_is_named_in_one_line(content, workdirs, tmp_path, capsys):
     damaged = write_workdir(tmp_path / "damaged", 1e-2, [])
