@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,13 +52,13 @@ class MetricWriter:
     Nothing is ever deleted, and a metrics.jsonl that needs no change is not rewritten.
     """
 
-    def __init__(self, workdir: Path, resume_step: int, log: Callable[[str], None] = print):
+    def __init__(self, workdir: Path, resume_step: int, log: Callable[[str], None] | None = None):
         self.enabled = jax.process_index() == 0
         self.path = workdir / "metrics.jsonl"
         self._tensorboard = None
         if not self.enabled:
             return
-        _keep_history_until(self.path, resume_step, log)
+        _keep_history_until(self.path, resume_step, log or (lambda message: print(message, file=sys.stderr)))
         from tensorboardX import SummaryWriter  # imported lazily: it loads protobuf, ~0.3 s
 
         self._tensorboard = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1)
