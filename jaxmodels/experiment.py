@@ -76,16 +76,16 @@ class Experiment:
         The train loop calls it before it creates or restores the state, so that XLA compiles the step while the
         initialiser compiles and runs: ResNet-20's first step on 32x32 images went from 8.5-8.7 to 7.5 s on 2
         cores. The step's first call then finds the executable in jit's cache. Under pmap, whose first call would
-        compile again, nothing is compiled ahead: the future is already done, with None. The step is lowered
-        here, on the caller's thread, under every strategy: a model that does not fit the data (`lower_step`) is a
-        ConfigError before the run writes anything (the lowering took 0.3 of 3.0 s for the MNIST-1D CNN, 1.6 of
-        9.4 s for the char GPT, measured on a loaded 2-core machine; compiling, done ahead, is the rest).
+        compile again, nothing is compiled ahead: the future is already done, with None. Otherwise the step is
+        lowered here, on the caller's thread: a model that does not fit the data (`lower_step`) is a ConfigError
+        before the run writes anything (the lowering took 0.3 of 3.0 s for the MNIST-1D CNN, 1.6 of 9.4 s for the
+        char GPT, measured on a loaded 2-core machine; compiling, done ahead, is the rest).
         """
-        lowered = self.lower_step()
-        if not self.strategy.first_call_reuses_compilation:
+        if not self.strategy.first_call_reuses_compilation:  # pmap: its abstract inputs do not lower across hosts
             nothing = Future()
             nothing.set_result(None)
             return nothing
+        lowered = self.lower_step()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmodels-compile-step")
         compiling = executor.submit(lowered.compile)
         executor.shutdown(wait=False)
