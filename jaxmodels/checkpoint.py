@@ -15,24 +15,27 @@ kept by two rules at once (Orbax
 preservation policies): the last `train.keep_checkpoints`, and with `checkpoint.keep_best` the best K by
 `checkpoint.best_metric`. Orbax writes each save into `<step>.orbax-checkpoint-tmp-*` and renames it once
 complete (after writing `commit_success.txt`), so a crash mid-save leaves only a temporary dir, which is
-never read. Restoring walks back from the newest step: a step dir without the commit marker, or one that
-fails to read (truncated or garbled files), is damaged; once an older readable checkpoint is found, the damaged
-newer ones are moved to `<workdir>/checkpoints.unusable/` with a warning naming them. When every checkpoint is
-damaged, nothing is moved and the run refuses to start over on its own (`CheckpointError`). A readable
-checkpoint whose train state has another structure than the config builds (another model, optimizer or
-data loader) is not damage: it is a `StateMismatch` naming the config keys that differ from the checkpoint's
-saved config and the ways forward, raised before anything is written or moved.
+never read. Restoring walks back from the newest step: a step dir without the commit marker, one that
+fails to read (truncated or garbled files), or a file named like a step (which a save would replace) is
+damaged; once an older readable checkpoint is found, the damaged newer ones are moved to
+`<workdir>/checkpoints.unusable/` with a warning naming them. When every checkpoint is damaged, nothing
+is moved and the run refuses to start over on its own (`CheckpointError`). A readable checkpoint whose
+train state has another structure than the config builds (another model, optimizer or data loader) is not
+damage: it is a `StateMismatch` naming the config keys that differ from the checkpoint's saved config and
+the ways forward, raised before anything is written or moved.
 Parameter export and import (for inference and fine-tuning) are in `jaxmodels.params_io`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,7 @@ from flax import serialization
 from orbax.checkpoint import checkpoint_managers as policies
 
 from jaxmodels.absl_compat import flags_marked_parsed
+from jaxmodels.background_errors import WithoutWriteFailures, silence_echoes, write_failure_reason
 from jaxmodels.config import config_differences
 from jaxmodels.errors import CheckpointError, JaxmodelsError
 from jaxmodels.files import first_line
@@ -54,15 +58,24 @@ from jaxmodels.steps import all_finite
 
 
 class _WithoutReadOnlyNotice(logging.Filter):
-    """Drops Orbax's warning that a checkpoint directory is opened read-only: eval, export and load do so on
-    purpose, and a warning on every such command is noise."""
+    """Drops Orbax's warnings that a checkpoint directory is opened read-only (eval, export and load do so on
+    purpose) and that a checkpoint's `state` item, read alone by export, has no checkpoint-level metadata file
+    (an item never has one), and its notice that a damaged item's metadata cannot be read (the CheckpointError
+    that follows says so): a warning on every such command is noise."""
+
+    NOTICES = ("Given directory is read only", "Failed to get item metadata from directory")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Given directory is read only")
+        message = record.getMessage()
+        item_metadata = message.startswith("Metadata file does not exist") and "/state/" in message
+        return not (message.startswith(self.NOTICES) or item_metadata)
 
 
 logging.getLogger("absl").addFilter(_WithoutReadOnlyNotice())
+for _logger in ("absl", "asyncio"):  # Orbax's threads log through absl; its abandoned tasks through asyncio
+    logging.getLogger(_logger).addFilter(WithoutWriteFailures())
 
+READ_ATTEMPTS = 5  # listings of the checkpoint dir tried while a train beside a reader removes checkpoints
 COMMIT_MARKER = "commit_success.txt"  # Orbax writes it as the last file of a save, before the atomic rename
 UNUSABLE_DIR = "checkpoints.unusable"
 
@@ -174,7 +187,14 @@ class Checkpointer:
             # with gloo on CPU: "sync_global_devices name mismatch"); the coordination service's barrier uses no
             # device.
             flags_marked_parsed().experimental_orbax_use_distributed_barrier = True
-        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+        silence_echoes()
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=handlers)
+                break
+            except FileNotFoundError:  # a step dir removed while Orbax listed them (a train beside a reader)
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
         self._pending: list[concurrent.futures.Future] = []
 
@@ -314,32 +334,83 @@ class Checkpointer:
         user's choice. A checkpoint that does not fit the config raises `StateMismatch`: that is a config change,
         not damage.
         """
-        damaged: list[tuple[Path, str]] = []
-        for step in reversed(self.all_steps()):
-            path = self.directory / str(step)
-            if not (path / COMMIT_MARKER).is_file():
-                damaged.append((path, f"incomplete (no {COMMIT_MARKER}: a save was interrupted)"))
-                continue
-            try:
-                restored = self.restore(step, abstract_state, data_iterator, metric_sums)
-            except StateMismatch:
-                raise
-            except Exception as error:  # anything the readers raise on damaged files
-                damaged.append((path, f"unreadable ({type(error).__name__}: {first_line(error)})"))
-                continue
-            for damaged_path, problem in damaged:
-                moved = self._set_aside(damaged_path) if set_aside else None
-                where = f"moved to {moved}" if moved else "skipped"
-                warn(f"warning: checkpoint {damaged_path} is {problem}; {where}; falling back to step {step}")
-            state, sums = restored if metric_sums is not None else (restored, None)
-            return Restored(step, state, sums)
-        if damaged:
+        for _ in range(READ_ATTEMPTS):
+            restored, damaged, removed = self._walk_back(abstract_state, data_iterator, metric_sums, set_aside)
+            if restored is not None or not removed:
+                break
+            self.reload()  # a running train removed checkpoints while they were read: list them again
+        for damaged_path, problem in damaged if restored is not None else ():
+            moved = self._set_aside(damaged_path) if set_aside else None
+            where = f"moved to {moved}" if moved else "skipped"
+            warn(f"warning: checkpoint {damaged_path} is {problem}; {where}; falling back to step {restored.step}")
+        if restored is None and damaged:
             problems = listed([f"{path.name} is {problem}" for path, problem in damaged])
             raise CheckpointError(
                 f"no checkpoint in {self.directory} can be read ({problems}); nothing was moved or deleted. "
                 "To start over, move that directory away or choose a new --workdir"
             )
-        return None
+        return restored
+
+    def _walk_back(
+        self, abstract_state: Any, data_iterator: grain.DatasetIterator | None, metric_sums: Any, set_aside: bool
+    ) -> tuple[Restored | None, list[tuple[Path, str]], bool]:
+        """From the newest step back: the first readable checkpoint (or None), the damaged ones newer than it, and
+        whether a step dir disappeared while it was read (only readers, with `set_aside` off, see that: a train
+        beside them removes checkpoints beyond train.keep_checkpoints)."""
+        damaged: list[tuple[Path, str]] = []
+        strays, removed = self._stray_files(), False
+        for step in sorted({*self.all_steps(), *strays}, reverse=True):
+            path = self.directory / str(step)
+            if step in strays:  # a save at this step would delete it without a word
+                damaged.append((path, "a file, not a checkpoint directory"))
+                continue
+            try:
+                if not (path / COMMIT_MARKER).is_file():
+                    raise _Incomplete
+                restored = self.restore(step, abstract_state, data_iterator, metric_sums)
+            except StateMismatch:
+                raise
+            except Exception as error:  # _Incomplete, or anything the readers raise on damaged files
+                if not set_aside and removed_meanwhile(path):
+                    removed = True
+                    continue
+                if isinstance(error, _Incomplete):
+                    damaged.append((path, f"incomplete (no {COMMIT_MARKER}: a save was interrupted)"))
+                    continue
+                silence_echoes(reported=True)  # reads still pending call back into Orbax's closed event loop
+                damaged.append((path, f"unreadable ({type(error).__name__}: {first_line(error)})"))
+                continue
+            state, sums = restored if metric_sums is not None else (restored, None)
+            return Restored(step, state, sums), damaged, removed
+        return None, damaged, removed
+
+    def reload(self) -> None:
+        """Lists the checkpoint dir again (steps saved or removed since by another process)."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                self._manager.reload()
+                return
+            except FileNotFoundError:  # a step dir removed while Orbax listed them
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+
+    def _stray_files(self) -> set[int]:
+        """Steps of the files (not directories) in the checkpoint directory named like a step, e.g. `50`."""
+        if not self.directory.is_dir():
+            return set()
+        return {int(path.name) for path in self.directory.iterdir() if path.name.isdigit() and not path.is_dir()}
+
+    def check_free_space(self, step: int) -> None:
+        """CheckpointError if the workdir's filesystem has less room than checkpoint `step` takes: the next save
+        would fail there, after a run had appended to the workdir's logs for nothing."""
+        size = sum(path.stat().st_size for path in (self.directory / str(step)).rglob("*") if path.is_file())
+        free = shutil.disk_usage(self.directory).free
+        if free < size:
+            raise CheckpointError(
+                f"the filesystem of {self.workdir} has {free / 2**20:.2f} MiB free, less than one checkpoint takes "
+                f"({size / 2**20:.2f} MiB at step {step}); nothing was changed. Free disk space and run the same "
+                f"command again: it resumes from step {step}"
+            )
 
     def _set_aside(self, path: Path) -> Path | None:
         if jax.process_index() != 0:
@@ -351,7 +422,7 @@ class Checkpointer:
             target = self.workdir / UNUSABLE_DIR / f"{path.name}-{suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), str(target))
-        self._manager.reload()
+        self.reload()
         return target
 
     def save(
@@ -386,7 +457,7 @@ class Checkpointer:
         finite = _all_finite(state)
         data = _IteratorPosition(data_iterator) if data_iterator is not None else None
         while len(self._pending) >= 2:  # at most one save queued behind the one being written
-            self._pending.pop(0).result()
+            self._result(self._pending.pop(0))
         self._pending.append(
             self._writer.submit(self._write_or_explain, step, state, finite, data, metric_sums, ranked)
         )
@@ -400,16 +471,33 @@ class Checkpointer:
         except JaxmodelsError:
             raise
         except Exception as error:
-            raise self._save_failed(step, error) from None
+            raise _SaveFailed(step, error) from None
+
+    def _result(self, future: concurrent.futures.Future) -> None:
+        """The outcome of a save on the background thread: a failed write becomes its one-line CheckpointError,
+        written once Orbax's other saves have ended, so that it names the checkpoint that really is the last."""
+        try:
+            future.result()
+        except _SaveFailed as failed:
+            with contextlib.suppress(Exception):
+                self._manager.wait_until_finished()
+            raise self._save_failed(failed.step, failed.error) from None
 
     def _save_failed(self, step: int, error: BaseException) -> CheckpointError:
-        committed = [s for s in self.all_steps() if s != step and (self.directory / str(s) / COMMIT_MARKER).is_file()]
-        last = f"the last complete checkpoint is step {committed[-1]}" if committed else "no checkpoint is complete"
+        silence_echoes(reported=True)  # the failed write's echoes from Orbax's and TensorBoard's threads
+        reason = write_failure_reason(error) or f"{type(error).__name__}: {first_line(error)}"
         return CheckpointError(
-            f"saving the checkpoint at step {step} in {self.directory} failed ({type(error).__name__}: "
-            f"{first_line(error)}); {last}. Free disk space (or make the workdir writable) and run the same "
-            "command again to resume from it"
+            f"saving the checkpoint at step {step} in {self.directory} failed ({reason}); "
+            f"{self.last_complete(excluding=step)}. Free disk space (or make the workdir "
+            "writable) and run the same command again to resume from it"
         )
+
+    def last_complete(self, excluding: int | None = None) -> str:
+        """'the last complete checkpoint is step N' (a committed one, other than `excluding`), for messages."""
+        committed = [
+            s for s in self.all_steps() if s != excluding and (self.directory / str(s) / COMMIT_MARKER).is_file()
+        ]
+        return f"the last complete checkpoint is step {committed[-1]}" if committed else "no checkpoint is complete"
 
     def _write(self, step: int, state: Any, finite: jax.Array, data: Any, metric_sums: Any, ranked: Any) -> None:
         """Runs on the background thread: refuses a non-finite state, else starts Orbax's (async) save."""
@@ -433,7 +521,7 @@ class Checkpointer:
     def _raise_failed_saves(self) -> None:
         for future in [f for f in self._pending if f.done()]:
             self._pending.remove(future)
-            future.result()  # re-raises the save's error here, on the train loop's thread
+            self._result(future)  # re-raises the save's error here, on the train loop's thread
 
     def saving_in_progress(self) -> bool:
         """Whether an asynchronous save is still being written."""
@@ -443,19 +531,50 @@ class Checkpointer:
         """Blocks until pending asynchronous saves are committed; raises the error of one that failed."""
         pending, self._pending = self._pending, []
         for future in pending:
-            future.result()
+            self._result(future)
         try:
             self._manager.wait_until_finished()
         except Exception as error:
             raise self._save_failed(self._last_saved or 0, error) from None
 
     def close(self) -> None:
-        """Waits for pending saves to finish, then releases the manager."""
+        """Waits for pending saves to finish, then releases the manager; raises the first error (one)."""
         try:
             self.wait()
-        finally:
-            self._writer.shutdown(wait=True)
-            self._manager.close()
+        except BaseException:
+            self._release(raising=False)  # `wait`'s error is the one to report
+            raise
+        self._release(raising=True)
+
+    def _release(self, raising: bool) -> None:
+        self._writer.shutdown(wait=True)
+        try:
+            self._manager.close()  # re-raises the error of a failed save, which `wait` may have raised already
+        except Exception as error:
+            if raising:
+                raise self._save_failed(self._last_saved or 0, error) from None
+
+
+class _SaveFailed(Exception):
+    """A save of `step` that failed with `error` on the background thread (reported by `Checkpointer._result`)."""
+
+    def __init__(self, step: int, error: BaseException):
+        super().__init__(step, error)
+        self.step, self.error = step, error
+
+
+class _Incomplete(Exception):
+    """A step dir without the commit marker."""
+
+
+def removed_meanwhile(path: Path) -> bool:
+    """Whether the step dir `path` is gone, or goes within a moment: removed by a train that keeps only its last
+    checkpoints, not damaged. A removal takes a while, hence the moment."""
+    for _ in range(5):
+        if not path.exists():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 class _IteratorPosition:

@@ -33,6 +33,7 @@ saves a checkpoint, prints how to resume (the same command) and exits with statu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -211,10 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if overrides and (args.command in ("export", "import", "compare", "explain") or getattr(args, "report", False)):
         parser.error(f"{args.command}{' --report' if args.command == 'sweep' else ''} takes no --config overrides")
-    from jaxmodels.preemption import Preempted
+    from jaxmodels.preemption import Preempted, PreemptionGuard
 
     try:
-        return _run_command(args, overrides)
+        # train and sweep catch SIGTERM and Ctrl-C from here on, so that one arriving while JAX loads is not lost
+        with PreemptionGuard() if args.command in ("train", "sweep") else contextlib.nullcontext():
+            return _run_command(args, overrides)
     except Preempted as stop:
         command = shlex.join(["jaxmodels", *(sys.argv[1:] if argv is None else argv)])
         print(f"jaxmodels: {stop}. To resume, run the same command again: {command}", file=sys.stderr)

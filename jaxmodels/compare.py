@@ -99,7 +99,7 @@ def compare_runs(workdirs: Sequence[str | Path], metric: str, mode: str | None =
     if mode not in MODES:
         raise JaxmodelsError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     paths = _checked_workdirs(workdirs)
-    histories = [read_history(path) for path in paths]
+    histories = [_readable_history(path) for path in paths]
     _check_metric_logged(metric, histories)
     configs = [dict(_flatten(load_saved_config(path / "config.json").to_dict())) for path in paths]
     rows = [
@@ -135,6 +135,25 @@ def _workdir_problem(path: Path) -> str | None:
         return "does not exist" if not path.exists() else "is not a directory"
     missing = [name for name in ("config.json", "metrics.jsonl") if not (path / name).is_file()]
     return f"holds no {' and no '.join(missing)}" if missing else None
+
+
+def _readable_history(workdir: Path) -> list[dict[str, Any]]:
+    """The rows of the workdir's metrics.jsonl; a JaxmodelsError naming the file if it cannot be read, or if it
+    holds lines but not one readable row (binary garbage, another format): such a run would show as never logged."""
+    path = workdir / "metrics.jsonl"
+    try:
+        text = path.read_bytes()
+        history = read_history(workdir)
+    except OSError as error:
+        raise JaxmodelsError(
+            f"cannot read {path}: {error.strerror or error}; make it readable or leave the run out"
+        ) from None
+    if text.strip() and not history:
+        raise JaxmodelsError(
+            f"{path} holds no readable metrics row (each line should be a JSON object with a 'step'): is it damaged? "
+            "Restore it, or leave the run out"
+        )
+    return history
 
 
 def _run_names(paths: Sequence[Path]) -> list[str]:

@@ -30,7 +30,7 @@ def state_bytes_per_device(state: Any) -> int:
 def compile_report(experiment: Experiment) -> dict[str, Any]:
     """Per-device numbers of one train step of `experiment`, from XLA's cost and memory analyses."""
     strategy, config = experiment.strategy, experiment.config
-    compiled = experiment.loop_step.lower(*experiment.abstract_step_inputs()).compile()
+    compiled = experiment.lower_step().compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     memory = compiled.memory_analysis()

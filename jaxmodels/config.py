@@ -12,6 +12,7 @@ import ast
 import difflib
 import importlib.util
 import json
+import math
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -222,12 +223,25 @@ def load_config_file(path: str | Path) -> ml_collections.ConfigDict:
     The file is Python, run as code. Its config is rebuilt key by key on `base_config()`, so a key the schema
     lacks (a typo such as `config.optimizer.learnin_rate = 1`) is refused as a `--config.` override is, and
     `model` keys must be arguments of the file's model. A file that does not run, has no `get_config()` or
-    returns something else than a ConfigDict is a ConfigError naming the file and line.
+    returns something else than a ConfigDict is a ConfigError naming the file and line. A `.json` file is read
+    as data instead: a workdir's `config.json`, to re-run a past run's exact settings elsewhere
+    (`jaxmodels train --config runs/x/config.json --workdir runs/y`); other suffixes are refused.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(
+            f"config file {str(path)!r} is a directory; pass the experiment .py file, e.g. experiments/mnist1d_cnn.py"
+        )
     if not path.is_file():
         raise ConfigError(
             f"config file {str(path)!r} does not exist; pass an experiment file such as experiments/mnist1d_cnn.py"
+        )
+    if path.suffix == ".json":  # a workdir's config.json: a past run's exact settings
+        return load_saved_config(path)
+    if path.suffix != ".py":
+        raise ConfigError(
+            f"config file {str(path)!r} is neither an experiment file (.py, defining get_config()) nor a workdir's "
+            "config.json; pass one of those"
         )
     config = _run_get_config(path)
     try:
@@ -351,9 +365,19 @@ def set_value(config: ml_collections.ConfigDict, dotted_key: str, value: Any) ->
         node[leaf] = value
     except TypeError:
         expected = type(node[leaf]).__name__
+        if is_number(node[leaf]) and _is_non_finite_text(value):
+            raise ConfigError(f"config key {dotted_key!r} must be a finite number, got {value!r}") from None
         raise ConfigError(
             f"config key {dotted_key!r} expects a value of type {expected}, got {value!r} ({type(value).__name__})"
         ) from None
+
+
+def _is_non_finite_text(value: Any) -> bool:
+    """Whether `value` is text that reads as a float which is not finite ('nan', 'inf', '-Infinity', ...)."""
+    try:
+        return isinstance(value, str) and not math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def _child(node: ml_collections.ConfigDict, part: str, section: str) -> Any:
@@ -406,6 +430,9 @@ def _get(config: ml_collections.ConfigDict, dotted_key: str) -> Any:
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks names and ranges that types alone cannot; raises ConfigError on the first problem."""
+    for key, value in _flatten(config.to_dict()):  # NaN would pass the range checks below
+        if any(isinstance(item, float) and not math.isfinite(item) for item in _items(value)):
+            raise ConfigError(f"config key {key!r} must be a finite number, got {value!r}")
     make_task(config)  # an unknown task name, or a task setting out of range, fails here
     for key, choices in CHOICES.items():
         value = _get(config, key)
@@ -459,6 +486,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if "name" not in config.model or not isinstance(config.model.name, str):
         raise ConfigError("config key 'model.name' must name a model, e.g. --config.model.name=mnist1d_cnn")
     make_optimizer(config.optimizer, config.train.num_steps)  # schedule settings that do not fit the run fail here
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    """A config value's items: those of a tuple or list (e.g. optimizer.step_boundaries), else the value alone."""
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
 def is_int(value: Any) -> bool:

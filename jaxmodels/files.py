@@ -7,8 +7,10 @@ the path, never a traceback. Nothing here executes what it reads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,20 @@ from jaxmodels.errors import JaxmodelsError
 
 
 def first_line(error: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message (at most `limit` characters), for a one-line error."""
-    lines = str(error).strip().splitlines()
-    return (lines[0][:limit] if lines else "") or "no message"
+    """The first line of an exception's message (at most `limit` characters), for a one-line error, followed by
+    a "Did you mean ...?" line if the message has one (as ml_collections' unknown-key errors do).
+
+    The message is the text the exception was raised with: a KeyError's str() would quote it with its line
+    breaks escaped ('\\n'), and an exception raised with another as its only argument (ml_collections raises
+    AttributeError(KeyError(...))) shows that one's text."""
+    while len(error.args) == 1 and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    text = error.args[0] if isinstance(error, KeyError) and len(error.args) == 1 else None
+    message = text if isinstance(text, str) and "\n" in text else str(error)
+    lines = [line.strip() for line in message.strip().splitlines()]
+    first = (lines[0][:limit] if lines else "") or "no message"
+    hint = next((line for line in lines[1:] if line.startswith("Did you mean")), "")
+    return f"{first.rstrip('.')}. {hint}" if hint else first
 
 
 def read_json_object(path: Path, error: type[JaxmodelsError] = JaxmodelsError) -> dict[str, Any]:
@@ -34,6 +47,30 @@ def read_json_object(path: Path, error: type[JaxmodelsError] = JaxmodelsError) -
             f"{path} holds a JSON {type(value).__name__}, not an object; restore it, or train into a new workdir"
         )
     return value
+
+
+@contextlib.contextmanager
+def removed_if_failed(path: Path) -> Iterator[None]:
+    """Runs the body; if it raises, removes the directories of `path` (itself and its parents) that did not exist
+    before it and are still empty, so a command that fails leaves no empty directory behind."""
+    missing = [directory for directory in (path, *path.parents) if not directory.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for directory in missing:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (or gone): keep it and what lies above it
+                break
+        raise
+
+
+def workdir_path(value: str | Path, option: str = "--workdir") -> Path:
+    """`value` as a workdir path; an empty one is refused (it would mean the current directory, e.g. the
+    repository's root, filled with checkpoints)."""
+    if not str(value).strip():
+        raise JaxmodelsError(f"{option} is empty; name a directory for the run, e.g. {option} runs/cnn")
+    return Path(value)
 
 
 def make_writable_dir(path: Path, what: str, option: str) -> None:

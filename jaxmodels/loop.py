@@ -8,6 +8,7 @@ its latest checkpoint and ends bitwise equal to an unbroken run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ CONFIG_CHANGES = "config_changes.jsonl"  # one row per resume under a changed co
 
 
 def train(
-    experiment: Experiment, workdir: Path, stoppers: Sequence[Stopper] = ()
+    experiment: Experiment, workdir: Path, stoppers: Sequence[Stopper] = (), guard: PreemptionGuard | None = None
 ) -> tuple[TrainState, dict[str, float]]:
     """Trains `experiment` in `workdir` (resuming if it holds a checkpoint); returns the final state (canonical:
     one logical copy) and the final eval metrics.
@@ -44,13 +45,14 @@ def train(
     ends the run as early stopping does (a checkpoint at that step, a line saying why). A sweep's pruning is one.
 
     SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`; calling again resumes.
+    `guard` is the caller's, entered before the experiment was built (a signal may come while data loads).
     """
     config = experiment.config
     strategy = experiment.strategy
+    compiling = experiment.compile_step_ahead()  # XLA compiles the step while the state is created or restored
     checkpointer = Checkpointer.from_config(workdir, config)
     notes = list(experiment.notes)  # printed once the progress display exists
     try:
-        compiling = experiment.compile_step_ahead()  # XLA compiles the step while the state is created or restored
         if checkpointer.latest_step() is not None:
             check_data_unchanged(experiment.view, workdir)  # before anything is restored or written
         restored = _restore_or_reset(experiment, checkpointer, workdir, notes)
@@ -67,15 +69,17 @@ def train(
                     log=notes.append,
                 )
                 state = strategy.from_canonical(strategy.place_state(canonical))
+        if restored and start < config.train.num_steps:
+            checkpointer.check_free_space(start)  # a full disk: refused before anything in the workdir changes
         if start < config.train.num_steps or not (workdir / "config.json").exists():
             # Only now: a refused checkpoint keeps the config.json that wrote it, and so does a finished run
             # that is only evaluated again.
             _write_run_files(workdir, experiment)
         compiling.result()  # the step's compile error, if any, is raised here, before the loop starts
+        writer = MetricWriter(workdir, resume_step=start, log=notes.append)
     except BaseException:
-        checkpointer.close()
+        _close_after_failure(checkpointer)
         raise
-    writer = MetricWriter(workdir, resume_step=start)
     past = [row for row in read_history(workdir) if row.get("step", 0) <= start]
     early_stopping = EarlyStopping.from_config(config, past)
     stoppers = [*([early_stopping] if early_stopping else []), *stoppers]
@@ -83,12 +87,22 @@ def train(
     for note in notes:
         progress.log(note)
     try:
-        with PreemptionGuard() as guard, progress:
+        with contextlib.nullcontext(guard) if guard is not None else PreemptionGuard() as guard, progress:
             state, final = _run(experiment, state, sums, start, checkpointer, writer, progress, guard, stoppers)
-            return experiment.strategy.canonical_state(state), final
-    finally:
-        checkpointer.close()
-        writer.close()
+    except BaseException:
+        _close_after_failure(checkpointer, writer)
+        raise
+    checkpointer.close()
+    writer.close()
+    return experiment.strategy.canonical_state(state), final
+
+
+def _close_after_failure(*closing: Checkpointer | MetricWriter) -> None:
+    """Closes what the run opened while its error is on the way: that error is the one reported, not a second
+    one that closing raises (the same failed save again, or a full disk refusing TensorBoard's last flush)."""
+    for item in closing:
+        with contextlib.suppress(Exception):
+            item.close()
 
 
 def _restore_or_reset(
@@ -170,7 +184,14 @@ def _run(
     if start >= train_cfg.num_steps or stopped:
         if start < train_cfg.num_steps:
             progress.log(f"this run stopped early at step {start}: {stopped.reason()}")
+        elif start > train_cfg.num_steps:
+            progress.log(
+                f"nothing to train: the checkpoint's step {start} is past train.num_steps={train_cfg.num_steps}; "
+                f"evaluating step {start} (to train on, set train.num_steps above {start})"
+            )
         return state, experiment.evaluate(state)
+    if guard.stop_at(start, agree_now=True):  # signalled while the run was built: nothing new to save
+        raise Preempted(start, guard.signal_name, checkpointer.directory, saved=False)
     window_start, window_step = time.perf_counter(), start
     for step in range(start, train_cfg.num_steps):
         state, sums = experiment.loop_step(state, sums, *feed.args_for_step(step))
@@ -195,7 +216,14 @@ def _run(
             final = experiment.evaluate(state)
             scalars.update(final)
             progress.log(f"step {done}: " + ", ".join(f"{key} {value:.4g}" for key, value in scalars.items()))
-        writer.write(done, scalars)
+        try:
+            writer.write(done, scalars)
+        except OSError as error:  # a full disk may refuse the log line before it refuses a checkpoint
+            raise JaxmodelsError(
+                f"cannot append step {done} to {writer.path} ({error.strerror or error}); "
+                f"{checkpointer.last_complete()}. Free disk space (or make the workdir writable) and run the same "
+                "command again to resume from it"
+            ) from None
         progress.update(done, scalars.get("train/loss"), rate)
         # Every stopper sees every evaluation (a list, not any(): one stopping must not hide it from the others).
         stopping_early = [stopper for stopper in stoppers if stopper.update(done, final)] if eval_due else []

@@ -18,7 +18,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxmodels import config as config_lib
-from jaxmodels.checkpoint import Checkpointer
+from jaxmodels.background_errors import silence_echoes
+from jaxmodels.checkpoint import READ_ATTEMPTS, Checkpointer, removed_meanwhile
 from jaxmodels.errors import CheckpointError
 from jaxmodels.files import first_line, make_writable_dir, read_json_object
 from jaxmodels.partial_loading import load_partial
@@ -43,6 +44,7 @@ def read_variables(workdir: Path, step: int) -> dict[str, Any]:
             )
             return reader.restore(path, args=args)
     except Exception as error:  # whatever Orbax and TensorStore raise on truncated, garbled or missing files
+        silence_echoes(reported=True)
         raise CheckpointError(
             f"the checkpoint at step {step} in {path.parent.parent} cannot be read ({type(error).__name__}: "
             f"{first_line(error)}); it is damaged: choose another with --step, or restore it"
@@ -88,19 +90,28 @@ def read_checkpoint(
         best_mode=checkpoint_cfg.get("best_mode", "max"),
         read_only=True,
     )
+    chosen = step
     try:
-        steps = checkpointer.all_steps()
-        if step is None:
-            step = checkpointer.best_step() if best else checkpointer.latest_step()
-            if step is None:
-                kind = "checkpoint with eval metrics (was checkpoint.keep_best set?)" if best else "checkpoint"
-                raise CheckpointError(f"no {kind} in {checkpointer.directory}")
-        elif step not in steps:
-            raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
-        saved_config_file = checkpointer.saved_config_file(step)
+        for attempt in range(READ_ATTEMPTS):  # a train beside this may remove the chosen step: choose again
+            steps = checkpointer.all_steps()
+            if chosen is None:
+                step = checkpointer.best_step() if best else checkpointer.latest_step()
+                if step is None:
+                    kind = "checkpoint with eval metrics (was checkpoint.keep_best set?)" if best else "checkpoint"
+                    raise CheckpointError(f"no {kind} in {checkpointer.directory}")
+            elif step not in steps:
+                raise CheckpointError(f"no checkpoint at step {step} in {checkpointer.directory}; it has {steps}")
+            saved_config_file = checkpointer.saved_config_file(step)
+            try:
+                variables = read_variables(workdir, step)
+                break
+            except CheckpointError:
+                last_try = chosen is not None or attempt == READ_ATTEMPTS - 1
+                if last_try or not removed_meanwhile(checkpointer.directory / str(step)):
+                    raise
+            checkpointer.reload()
     finally:
         checkpointer.close()
-    variables = read_variables(workdir, step)
     source_config = read_json_object(saved_config_file, CheckpointError) if saved_config_file.is_file() else {}
     info = {
         "source": str(workdir),

@@ -20,24 +20,29 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import jax
-import numpy as np
-from jax.experimental import multihost_utils
-
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 AGREE_EVERY = 10  # steps between the processes' agreements on stopping (a host sync each, multi-process only)
 
 
 class Preempted(Exception):  # not a JaxmodelsError: the run stopped cleanly and can resume
-    """Training stopped at `step` on a signal, after saving a checkpoint there."""
+    """Training stopped at `step` on a signal, after saving a checkpoint there; with `saved=False`, before its
+    first step, when there was nothing new to save (step 0, or the checkpoint it resumed from)."""
 
-    def __init__(self, step: int, signal_name: str, directory: Path):
+    def __init__(self, step: int, signal_name: str, directory: Path, saved: bool = True):
         self.step, self.signal_name, self.directory = step, signal_name, directory
-        super().__init__(f"stopped by {signal_name} at step {step}; checkpoint saved in {directory}")
+        if saved:
+            message = f"stopped by {signal_name} at step {step}; checkpoint saved in {directory}"
+        elif step:
+            message = f"stopped by {signal_name} at step {step}, before training on; its checkpoint is in {directory}"
+        else:
+            message = f"stopped by {signal_name} before the first step; nothing to save"
+        super().__init__(message)
 
 
 def disable_jax_preemption_service() -> None:
     """Keeps `jax.distributed.initialize` from starting JAX's preemption service (see the module docstring)."""
+    import jax
+
     jax.config.update("jax_enable_preemption_service", False)
 
 
@@ -52,13 +57,19 @@ class PreemptionGuard:
         self.requested = False
         self.signal_name = ""
         self._previous: dict[int, Any] = {}
-        self._processes = jax.process_count()
 
-    def stop_at(self, step: int) -> bool:
-        """Whether to save and stop after `step`; the same answer on every process of the run."""
-        if self._processes == 1:
+    def stop_at(self, step: int, *, agree_now: bool = False) -> bool:
+        """Whether to save and stop after `step`; the same answer on every process of the run (which agree at
+        every `AGREE_EVERY` steps, or now with `agree_now`). Entered before the run is built, since a signal
+        may come while data loads and the step compiles; the processes are counted only here, once JAX's
+        distributed runtime is up."""
+        import jax  # here: the CLI enters a guard before it loads JAX, so that no signal is missed meanwhile
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        if jax.process_count() == 1:
             return self.requested
-        if step % AGREE_EVERY:
+        if step % AGREE_EVERY and not agree_now:
             return False
         anyone = bool(np.any(multihost_utils.process_allgather(np.int32(self.requested))))
         if anyone and not self.requested:
@@ -69,6 +80,9 @@ class PreemptionGuard:
         if threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
+                enclosing = getattr(self._previous[sig], "__self__", None)
+                if isinstance(enclosing, PreemptionGuard) and enclosing.requested:  # a signal before this guard
+                    self.requested, self.signal_name = True, enclosing.signal_name
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -39,11 +39,14 @@ from jaxmodels.early_stopping import Stopper
 from jaxmodels.errors import CheckpointError, ConfigError, JaxmodelsError
 from jaxmodels.experiment import Experiment, build_experiment
 from jaxmodels.exported import ExportedModel, jitted_apply
-from jaxmodels.files import make_writable_dir
+from jaxmodels.files import first_line, make_writable_dir, removed_if_failed, workdir_path
 from jaxmodels.masked_lm import check_tokenizer_fits
 from jaxmodels.metric_writers import read_history
 from jaxmodels.models.sampling import generate
+from jaxmodels.params_io import EXPORT_FILE
+from jaxmodels.preemption import PreemptionGuard
 from jaxmodels.steps import TrainState
+from jaxmodels.workdir_lock import workdir_locked
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
@@ -98,9 +101,34 @@ class Run:
         """The model's inference forward pass (train=False: no dropout, frozen statistics) on a batch of inputs.
 
         Positional inputs and keywords as the model's `__call__` takes them (for a classifier, the images or
-        signals; it returns logits). Compiled once per input shape.
+        signals; it returns logits). Compiled once per input shape. Inputs the model cannot take raise a
+        ValueError that gives the shapes it takes, those of the eval split's inputs.
         """
-        return jitted_apply(self.model)(self.variables, *inputs, **kwargs)
+        try:
+            return jitted_apply(self.model)(self.variables, *inputs, **kwargs)
+        except Exception as error:  # whatever a layer deep inside raises on inputs of the wrong shape
+            got = tuple(np.shape(inputs[0])) if inputs else None
+            accepted = self._accepted_input_shapes() if got is not None and "inputs" in self.eval_examples else []
+            if not accepted or got[1:] in accepted:  # not a matter of shape, or no eval inputs to compare with
+                raise
+            shapes = " or ".join(str(("batch", *shape)).replace("'", "") for shape in accepted)
+            raise ValueError(
+                f"apply expects inputs of shape {shapes}, as the eval split's; got {got} "
+                f"({type(error).__name__}: {first_line(error)})"
+            ) from None
+
+    def _accepted_input_shapes(self) -> list[tuple[int, ...]]:
+        """The per-example shapes of inputs `apply` takes: the eval split's, and with a trailing channel axis of 1
+        if the model takes that too (a signal of 40 values as (40,) or (40, 1))."""
+        example = np.asarray(self.eval_examples["inputs"][:1])
+        accepted = [example.shape[1:]]
+        with_channel = jax.ShapeDtypeStruct((1, *example.shape[1:], 1), example.dtype)
+        try:
+            jax.eval_shape(jitted_apply(self.model), self.variables, with_channel)
+            accepted.append(with_channel.shape[1:])
+        except Exception:  # the model takes no channel axis
+            pass
+        return accepted
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | Path, *, stoppers: Sequence[Stopper] = ()) -> Run:
@@ -111,11 +139,52 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path, *, stoppers: S
     a sweep's pruning uses this. SIGTERM or Ctrl-C saves a checkpoint at the current step and raises `Preempted`;
     calling again resumes.
     """
-    workdir = Path(workdir)
-    experiment = build_experiment(config, workdir)  # validates everything it can before the workdir is touched
-    make_writable_dir(workdir, "workdir", "--workdir")
-    state, final = loop.train(experiment, workdir, stoppers)
+    _check_config_argument(config, "train")
+    workdir = workdir_path(workdir)
+    with PreemptionGuard() as guard:  # from the start: a SIGTERM while data loads or the step compiles stops cleanly
+        experiment = build_experiment(config, workdir)  # validates everything it can before the workdir is touched
+        with removed_if_failed(workdir):  # a run refused before it wrote anything leaves no empty workdir
+            make_writable_dir(workdir, "workdir", "--workdir")
+            with workdir_locked(workdir, warn=_warn):
+                state, final = loop.train(experiment, workdir, stoppers, guard)
     return Run(workdir, experiment, state, int(jax.device_get(state.step)), final)
+
+
+def _check_config_argument(config: Any, function: str) -> None:
+    """TypeError unless `config` is a ConfigDict, saying how to get one from what was passed."""
+    if isinstance(config, ml_collections.ConfigDict):
+        return
+    if isinstance(config, str | Path):
+        how = f"load the file first: jm.{function}(jm.load_config({str(config)!r}), ...)"
+    else:
+        how = "load an experiment file with jm.load_config('experiments/mnist1d_cnn.py', ['train.num_steps=500'])"
+    raise TypeError(f"jm.{function} expects a config (an ml_collections.ConfigDict), got {_shown(config)}; {how}")
+
+
+def _check_run_argument(run: Any, function: str, *, exports: bool = False) -> None:
+    """TypeError unless `run` is a Run (or, with `exports`, an export's model), saying how to get one from what
+    was passed."""
+    if isinstance(run, Run) or (exports and isinstance(run, ExportedModel)):
+        return
+    expected = "a Run or an export's model (jm.load_export, jm.from_pretrained)" if exports else "a Run"
+    if isinstance(run, str | Path):
+        is_export = exports and (Path(run) / EXPORT_FILE).is_file()
+        loader, what = ("jm.load_export", "export") if is_export else ("jm.load", "workdir")
+        how = f"load the {what} first: jm.{function}({loader}({str(run)!r}), ...)"
+    else:
+        how = "jm.load(workdir) or jm.train(config, workdir) returns one"
+    raise TypeError(f"jm.{function} expects {expected}, got {_shown(run)}; {how}")
+
+
+def _shown(value: Any) -> str:
+    """A value named in an error: its type, and its text when that is short (a path)."""
+    text = repr(value)
+    return f"{type(value).__name__} {text}" if len(text) <= 80 else f"a {type(value).__name__}"
+
+
+def _warn(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, file=sys.stderr, flush=True)
 
 
 def load(workdir: str | Path, *, step: int | None = None, best: bool = False, overrides: Iterable[str] = ()) -> Run:
@@ -124,7 +193,7 @@ def load(workdir: str | Path, *, step: int | None = None, best: bool = False, ov
 
     `overrides` change the saved config (e.g. 'parallel.num_devices=1' to evaluate a multi-device run on one).
     """
-    workdir = Path(workdir)
+    workdir = workdir_path(workdir)
     experiment = build_experiment(_saved_config(workdir, overrides), workdir)
     if not (workdir / "checkpoints").is_dir():
         raise JaxmodelsError(f"no checkpoint in {workdir / 'checkpoints'}; train first with `jaxmodels train`")
@@ -176,6 +245,7 @@ def compile(config: ml_collections.ConfigDict) -> dict[str, Any]:
     """`jaxmodels compile`: the config's train step compiled ahead of time for its batch, strategy and mesh,
     on abstract inputs (no parameter allocated); FLOPs and XLA's memory analysis per device. What the build
     decided (e.g. a size variant's sizes) is printed on stderr, as `train` logs it."""
+    _check_config_argument(config, "compile")
     experiment = build_experiment(config)
     for note in experiment.notes:
         print(f"jaxmodels: {note}", file=sys.stderr)
@@ -184,6 +254,7 @@ def compile(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 def evaluate(run: Run) -> dict[str, float]:
     """The run's metrics on the eval split, exactly as `jaxmodels eval` computes them ('test/accuracy', ...)."""
+    _check_run_argument(run, "evaluate")
     return run.experiment.evaluate(run.experiment.strategy.from_canonical(run.state))
 
 
@@ -198,6 +269,7 @@ def sample(
 ) -> str:
     """Text from a language model (task lm) of a workdir or an export (`load_export`): `prompt` followed by
     `num_tokens` generated tokens, read and written with the model's tokenizer (a released GPT-2's BPE too)."""
+    _check_run_argument(run, "sample", exports=True)
     tokenizer = run.tokenizer
     if run.config.task.name != "lm" or tokenizer is None:
         raise ConfigError(f"{str(run.workdir)!r} holds a {run.config.task.name!r} run; sampling needs task lm")

@@ -158,8 +158,32 @@ def timed(results: dict, name: str, fn: Any, *args: Any) -> Any:
     return out
 
 
+def rows_per_device(config: Any) -> dict[str, dict[str, list]]:
+    """Which rows of a 64-row batch each device holds, by device id, once the strategy has placed it on the
+    devices ('placed': a streamed batch) and once the step has constrained it ('constrained': a batch gathered in
+    the step from resident data; pmap has no such constraint). Row i's label is i and its inputs are all i."""
+    strategy = parallel.make_strategy(config)
+    batch = {"inputs": np.repeat(np.arange(64, dtype=np.float32)[:, None], 40, axis=1), "label": np.arange(64)}
+    placements = {"placed": strategy.place_batch(batch)}
+    if isinstance(strategy, parallel.MeshStrategy):
+        placements["constrained"] = jax.jit(strategy.constrain_batch)(batch)
+
+    def by_device(placed: dict[str, jax.Array]) -> dict[str, list]:
+        rows = {}
+        for labels, inputs in zip(placed["label"].addressable_shards, placed["inputs"].addressable_shards, strict=True):
+            label_rows = np.asarray(labels.data).reshape(-1)
+            assert np.array_equal(np.asarray(inputs.data).reshape(-1, 40)[:, 0], label_rows)  # inputs travel along
+            rows[str(labels.device.id)] = label_rows.tolist()
+        return rows
+
+    return {name: by_device(placed) for name, placed in placements.items()}
+
+
 def strategies(data_dir: str) -> dict:
     results: dict[str, Any] = {}
+    results["rows_per_device"] = {
+        name: rows_per_device(make_config(data_dir, *STRATEGIES[name])) for name in ("pmap", "dp", "fsdp", "tp")
+    }
     for family, (overrides, names) in FAMILIES.items():
         for name in names:
             config = make_config(data_dir, *overrides, *STRATEGIES[name])

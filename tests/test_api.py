@@ -54,12 +54,32 @@ def test_train_returns_the_run_with_its_history_and_final_metrics(trained):
     assert set(trained.variables) == {"params"}
 
 
-def test_apply_on_the_eval_split_reproduces_the_runs_test_accuracy_exactly(trained):
-    examples = trained.eval_examples
-    logits = trained.apply(examples["inputs"])
-    assert logits.shape == (1000, 10)
-    correct = int(np.sum(np.argmax(np.asarray(logits), -1) == examples["label"]))
-    assert correct / len(examples["label"]) == trained.final["test/accuracy"]
+@pytest.fixture(scope="module")
+def mnist1d_test_split() -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST-1D test split as the mnist1d package generates it (signals, labels): the reference."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    dataset = make_dataset(get_dataset_args())
+    return dataset["x_test"].astype(np.float32), dataset["y_test"]
+
+
+def test_the_eval_examples_are_the_whole_test_split_in_its_order(trained, mnist1d_test_split):
+    signals, labels = mnist1d_test_split
+    np.testing.assert_array_equal(trained.eval_examples["inputs"], signals)
+    np.testing.assert_array_equal(trained.eval_examples["label"], labels)
+
+
+@pytest.mark.parametrize("eval_batch_size", [1000, 300])  # 300: the last batch is padded, and the padding ignored
+def test_evaluate_scores_every_test_example_once(trained, mnist1d_test_split, eval_batch_size):
+    signals, labels = mnist1d_test_split
+    logits = np.asarray(trained.apply(signals), np.float64)
+    accuracy = float(np.mean(np.argmax(logits, -1) == labels))
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    losses = np.log(np.exp(shifted).sum(axis=-1)) - shifted[np.arange(len(labels)), labels]
+    run = jm.load(trained.workdir, overrides=[f"data.eval_batch_size={eval_batch_size}"])
+    metrics = jm.evaluate(run)
+    assert metrics["test/accuracy"] == accuracy == trained.final["test/accuracy"]
+    assert metrics["test/loss"] == pytest.approx(float(losses.mean()), rel=1e-5)
 
 
 def test_load_restores_the_trained_state_and_evaluate_reproduces_the_final_metrics(trained):

@@ -335,16 +335,21 @@ _UNREADABLE = st.one_of(
 @settings(max_examples=20, deadline=None)
 @given(lines=st.lists(st.one_of(_ROWS, _UNREADABLE), max_size=8), resume_step=st.integers(0, 40))
 def test_metric_rows_are_read_and_truncated_line_by_line(lines: list, resume_step: int) -> None:
-    """Readers keep exactly the readable rows; a resume keeps those up to its step, byte for byte."""
+    """Readers keep exactly the readable rows; a resume keeps those up to its step, byte for byte, the last of
+    each step in step order, and moves every other line to metrics.dropped.jsonl."""
     encoded = [json.dumps(line).encode() if isinstance(line, dict) else line for line in lines]
     rows = [line for line in lines if isinstance(line, dict)]
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         (workdir / "metrics.jsonl").write_bytes(b"".join(line + b"\n" for line in encoded))
         assert read_history(workdir) == rows
-        MetricWriter(workdir, resume_step=resume_step).close()
-        kept = [json.dumps(row).encode() + b"\n" for row in rows if row["step"] <= resume_step]
+        MetricWriter(workdir, resume_step=resume_step, log=lambda message: None).close()
+        last = {row["step"]: row for row in rows if row["step"] <= resume_step}
+        kept = [json.dumps(last[step]).encode() + b"\n" for step in sorted(last)]
         assert (workdir / "metrics.jsonl").read_bytes() == b"".join(kept)
+        dropped = workdir / "metrics.dropped.jsonl"
+        moved = dropped.read_bytes().splitlines() if dropped.exists() else []
+        assert sorted(moved + [line.rstrip(b"\n") for line in kept]) == sorted(line for line in encoded if line.strip())
 
 
 # ------------------------------------------------------------------------------------------ fuzzed workdir files

@@ -21,6 +21,7 @@ from jaxmodels.models import get_model
 from jaxmodels.optim import make_optimizer
 from jaxmodels.params_io import export_params, init_from_pretrained, load_params
 from jaxmodels.partial_loading import LoadReport, load_partial
+from jaxmodels.preemption import Preempted, PreemptionGuard
 from jaxmodels.run import load, train
 from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import Classify
@@ -124,6 +125,22 @@ def test_a_dropout_model_stopped_and_resumed_equals_an_unbroken_run(small_config
     assert f"resumed from the checkpoint at step 30 in {tmp_path / 'b' / 'checkpoints'}" in capfd.readouterr().err
     # Rows 10..30 are kept as written, wall-clock rates included: steps 1..30 were not run again.
     assert (tmp_path / "b" / "metrics.jsonl").read_text().startswith(logged_until_stop)
+
+
+def test_a_stop_between_log_steps_keeps_the_pending_metric_sums(
+    small_config, tmp_path, unbroken, monkeypatch, compilation_cache_dir
+):
+    """Stopped at step 25 (as by SIGTERM there), halfway between the log steps 20 and 30: the checkpoint holds
+    the sums of steps 21-25, and the resumed run's row at step 30 averages steps 21-30, as the unbroken run's."""
+    _, unbroken_metrics, unbroken_workdir = unbroken
+    with monkeypatch.context() as patch:
+        patch.setattr(PreemptionGuard, "stop_at", lambda self, step, **_: step == 25)
+        with pytest.raises(Preempted, match="at step 25"):
+            train(small_config(), tmp_path)
+    pending = json.loads((tmp_path / "checkpoints" / "25" / "metric_sums" / "metadata").read_text())
+    assert pending["count"] == 5 * 100  # five steps of batch 100 since the row at step 20
+    assert train(small_config(), tmp_path).final == unbroken_metrics
+    assert _log(tmp_path) == _log(unbroken_workdir)
 
 
 def _restore_latest(workdir: Path, like, warnings: list[str]):

@@ -14,6 +14,7 @@ from jaxmodels import config as config_lib
 from jaxmodels.cli import main
 from jaxmodels.compare import compare_runs, format_markdown, write_outputs
 from jaxmodels.errors import JaxmodelsError
+from tests.conftest import assert_one_error_line
 
 # Three runs of a learning-rate sweep: (learning rate, other config changes, metrics.jsonl rows).
 RUNS = {
@@ -214,3 +215,31 @@ def test_help_lists_compare_and_its_options(capsys):
         main(["compare", "--help"])
     usage = capsys.readouterr().out
     assert all(option in usage for option in ("RUN_DIR [RUN_DIR ...]", "--metric", "--mode {max,min}", "--out DIR"))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(256)) * 2, b"not json\n\xff\xfe\n[1, 2]\n", b'{"train/loss": 1.0}\n'],
+    ids=["binary", "not-json-objects", "rows-without-a-step"],
+)
+def test_a_metrics_file_without_one_readable_row_is_named_in_one_line(content, workdirs, tmp_path, capsys):
+    damaged = write_workdir(tmp_path / "damaged", 1e-2, [])
+    (damaged / "metrics.jsonl").write_bytes(content)
+    status = main(["compare", str(workdirs[0]), str(damaged)])
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_error_line(status, captured.err, f"{damaged / 'metrics.jsonl'} holds no readable metrics row")
+
+
+def test_an_unreadable_metrics_file_is_named_in_one_line(workdirs, tmp_path, monkeypatch, capsys):
+    damaged = write_workdir(tmp_path / "unreadable", 1e-2, [{"step": 10, "test/accuracy": 0.5}])
+    unreadable, read_bytes = damaged / "metrics.jsonl", Path.read_bytes
+
+    def refuse(path: Path) -> bytes:  # as reading a file without read permission does (the tests run as root)
+        if path == unreadable:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    status = main(["compare", str(workdirs[0]), str(damaged)])
+    assert_one_error_line(status, capsys.readouterr().err, f"cannot read {unreadable}: Permission denied")

@@ -44,6 +44,22 @@ def test_integrated_gradients_add_up_to_the_logit_difference_from_the_baseline(v
     assert float(attributions.sum()) == pytest.approx(difference, rel=2e-2, abs=1e-3)  # completeness
 
 
+def test_integrated_gradients_from_another_baseline_add_up_to_the_difference_from_it(vit_run: jm.Run):
+    x, baseline = vit_run.eval_examples["inputs"][3], vit_run.eval_examples["inputs"][5]
+    label = 7
+    attributions = explain.integrated_gradients(vit_run, x, label, baseline=baseline)
+    difference = class_logit(vit_run, x, label) - class_logit(vit_run, baseline, label)
+    from_zeros = class_logit(vit_run, x, label) - class_logit(vit_run, np.zeros_like(x), label)
+    tolerance = 2e-2 * abs(difference) + 1e-3  # the Riemann sum's error
+    assert abs(difference - from_zeros) > 10 * tolerance  # the baseline matters here: ignoring it would show
+    assert abs(float(attributions.sum()) - difference) < tolerance  # completeness
+    # Where the input equals the baseline, nothing is attributed: the (x - baseline) factor is zero.
+    same = explain.integrated_gradients(
+        vit_run, x, label, baseline=np.where(np.arange(x.size).reshape(x.shape) % 2, x, baseline)
+    )
+    np.testing.assert_array_equal(same.reshape(-1)[1::2], 0.0)
+
+
 def test_attention_maps_are_one_distribution_per_query_for_every_layer(vit_run: jm.Run):
     maps = explain.attention_maps(vit_run, vit_run.eval_examples["inputs"][0])
     assert len(maps) == 2  # two layers

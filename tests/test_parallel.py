@@ -110,6 +110,17 @@ def test_batchnorm_statistics_match_one_device(results, strategy):
         np.testing.assert_allclose(leaf, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("strategy", ["pmap", "dp", "fsdp", "tp"])
+def test_each_device_holds_its_own_rows_of_the_batch(results, strategy):
+    """Data parallelism by the rows' values: 64 rows over 8 data-parallel devices are 8 rows per device, each
+    row on one device; tp's (data 4, model 2) mesh gives each row to the 2 devices of its data group."""
+    copies = 2 if strategy == "tp" else 1
+    for rows in results["rows_per_device"][strategy].values():  # placed, and constrained in the step
+        assert sorted(map(int, rows)) == list(range(8))  # the ids of the 8 devices
+        assert all(len(held) == 8 * copies for held in rows.values())
+        assert sorted(row for held in rows.values() for row in held) == sorted(list(range(64)) * copies)
+
+
 def test_streamed_batches_are_assembled_into_the_same_global_batch(results):
     assert_same_run(results["mlp/dp_grain"], results["mlp/single_ordered"])
 
@@ -300,28 +311,35 @@ def test_a_checkpoint_saved_on_8_devices_is_evaluated_on_1(restores, case):
 # ------------------------------------------------------------------------------------------ one device, in process
 
 
-def _mlp_step(**options):
+def _mlp_step(optimizer: tuple[str, ...] = (), **options):
+    """One train step of a small MLP on a fixed batch of 32 with the base optimizer (Adam) changed by `optimizer`
+    overrides; returns (state before, state after, metrics)."""
     model, task = get_model("mlp", hidden_sizes=(32,)), Classify()
-    tx = make_optimizer(config_lib.base_config().optimizer, 10)
+    tx = make_optimizer(config_lib.apply_overrides(config_lib.base_config(), optimizer).optimizer, 10)
     rng = np.random.default_rng(0)
     batch = {"inputs": rng.normal(size=(32, 40)).astype(np.float32), "label": rng.integers(0, 10, 32).astype(np.int32)}
     state = create_train_state(model, task, tx, batch, jax.random.key(0))
     step = jax.jit(functools.partial(train_step, model=model, task=task, tx=tx, **options))
-    return step(state, batch, jax.random.key(1))
+    return (state, *step(state, batch, jax.random.key(1)))
 
 
 def test_accumulating_micro_batches_equals_one_step_on_the_whole_batch():
-    whole, whole_metrics = _mlp_step()
-    accumulated, accumulated_metrics = _mlp_step(accumulate_steps=4)
-    for a, b in zip(jax.tree.leaves(accumulated), jax.tree.leaves(whole), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    """With plain SGD the update is the gradient itself, so every element checks the averaging of the
+    micro-batches' gradients (Adam's update, about lr * sign(gradient), would hide a wrong scale)."""
+    sgd = ("optimizer.name=sgd", "optimizer.momentum=0.0", "optimizer.learning_rate=1.0")
+    initial, whole, whole_metrics = _mlp_step(sgd)
+    _, accumulated, accumulated_metrics = _mlp_step(sgd, accumulate_steps=4)
+    start = jax.tree.leaves(initial.params)
+    for before, a, b in zip(start, jax.tree.leaves(accumulated.params), jax.tree.leaves(whole.params), strict=True):
+        assert float(np.abs(b - before).max()) > 1e-3  # every parameter array moved
+        np.testing.assert_allclose(a - before, b - before, rtol=1e-4, atol=1e-7)  # the updates, element by element
     np.testing.assert_allclose(accumulated_metrics["loss"], whole_metrics["loss"], rtol=1e-5)
     assert accumulated_metrics["count"] == whole_metrics["count"] == 32
 
 
 def test_mixed_precision_computes_in_bfloat16_on_float32_parameters():
-    state, metrics = _mlp_step(compute_dtype="bfloat16")
-    _, reference = _mlp_step()
+    _, state, metrics = _mlp_step(compute_dtype="bfloat16")
+    _, _, reference = _mlp_step()
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(state.params))
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(state.opt_state) if leaf.ndim)
     np.testing.assert_allclose(metrics["loss"], reference["loss"], rtol=2e-2)
@@ -330,8 +348,8 @@ def test_mixed_precision_computes_in_bfloat16_on_float32_parameters():
 
 @pytest.mark.parametrize("policy", ["dots", "full"])
 def test_rematerialisation_changes_memory_not_results(policy):
-    state, _ = _mlp_step(remat=policy)
-    reference, _ = _mlp_step()
+    _, state, _ = _mlp_step(remat=policy)
+    _, reference, _ = _mlp_step()
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(reference), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 

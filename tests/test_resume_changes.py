@@ -23,6 +23,7 @@ import pytest
 import jaxmodels as jm
 from jaxmodels import cli
 from jaxmodels.errors import CheckpointError
+from tests import parallel_worker  # noqa: F401  (registers tiny_bn_cnn, a BatchNorm CNN for MNIST-1D)
 from tests.conftest import assert_one_error_line
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "mnist1d_mlp.py"
@@ -122,6 +123,31 @@ def test_reset_optimizer_continues_with_the_checkpoints_parameters(workdir: Path
     rows = [json.loads(line) for line in (workdir / "config_changes.jsonl").read_text().splitlines()]
     assert [row["optimizer_state"] for row in rows][1:] == ["restored"]
     assert rows[1]["changes"] == ["train.num_steps: 60 -> 80"]
+
+
+def test_reset_optimizer_keeps_the_batchnorm_statistics_and_the_grain_data_position(data_dir: str, tmp_path: Path):
+    """A BatchNorm model fed by Grain, reset at step 20 and trained 4 steps at learning rate 0: its statistics go
+    on from the checkpoint's over the batches after step 20, exactly as a plain resume's do (the learning rate
+    keeps the parameters fixed, so the optimizer state plays no part)."""
+    bn_grain = ("model.name=tiny_bn_cnn", "data.loader=grain", "data.batch_size=50")
+    jm.train(jm.load_config(EXPERIMENT, overrides(data_dir, 20, *bn_grain)), tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "20" / "data").is_dir()  # the Grain iterator's position
+    saved = jm.load(tmp_path / "run")
+    frozen = (*bn_grain, "optimizer.learning_rate=0.0")
+    runs = {}
+    for name, changes in {"plain": frozen, "reset": (*frozen, "optimizer.grad_clip_norm=1.0",
+                                                     "checkpoint.reset_optimizer=True")}.items():  # fmt: skip
+        shutil.copytree(tmp_path / "run", tmp_path / name)
+        runs[name] = jm.train(jm.load_config(EXPERIMENT, overrides(data_dir, 24, *changes)), tmp_path / name)
+    rows = [json.loads(line) for line in (tmp_path / "reset" / "config_changes.jsonl").read_text().splitlines()]
+    assert rows[0]["optimizer_state"].startswith("re-initialised")
+    for kept, now in zip(jax.tree.leaves(saved.state.params), jax.tree.leaves(runs["reset"].state.params), strict=True):
+        np.testing.assert_array_equal(kept, now)
+    statistics = [jax.tree.leaves(run.state.model_state) for run in (saved, runs["plain"], runs["reset"])]
+    assert len(statistics[0]) == 2  # BatchNorm's running mean and variance
+    for at_20, plain, reset in zip(*statistics, strict=True):
+        assert not np.allclose(plain, at_20)  # four more batches moved them
+        np.testing.assert_array_equal(reset, plain)
 
 
 @pytest.mark.parametrize("change", ["optimizer.learning_rate=0.003", "train.on_nonfinite=skip"])

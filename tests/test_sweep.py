@@ -90,6 +90,47 @@ def test_a_sweep_prunes_through_the_loop_and_reports_its_trials(
         jm.sweep(sweep_dir, LOGREG, other, num_trials=4, overrides=fast(20))
 
 
+def fake_train(config, workdir: Path, *, stoppers=()) -> None:
+    """Stands in for `jm.train` in a sweep: writes the config and a metrics history whose BEST test/accuracy
+    (at step 20) is not its final one (at step 30), both set by the trial's learning rate; trains nothing."""
+    from jaxmodels import config as config_lib
+
+    rate = config.optimizer.learning_rate
+    workdir.mkdir(parents=True)
+    (workdir / "config.json").write_text(config_lib.to_json(config))
+    rows = [
+        {"step": 10, "test/accuracy": rate},
+        {"step": 20, "test/accuracy": 2 * rate},
+        {"step": 30, "test/accuracy": rate},
+    ]
+    (workdir / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def fake_sweep(sweep_dir: Path, monkeypatch: pytest.MonkeyPatch, *overrides: str) -> list[optuna.trial.FrozenTrial]:
+    """Three trials of a random-sampler sweep over the learning rate, trained by `fake_train`."""
+    monkeypatch.setattr("jaxmodels.sweeps.runner.run.train", fake_train)
+    monkeypatch.setattr("jaxmodels.sweeps.runner.report_lib.write_report", lambda sweep_dir: None)  # not tested here
+    jm.sweep(sweep_dir, LOGREG, LR_SPACE, num_trials=3, overrides=overrides, sampler="random", pruner="none")
+    return optuna.load_study(study_name=sweep_dir.name, storage=f"sqlite:///{sweep_dir / 'study.db'}").trials
+
+
+def test_a_trials_value_is_its_best_evaluation_not_its_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    for trial in fake_sweep(tmp_path / "best", monkeypatch):
+        rate = trial.params["optimizer.learning_rate"]
+        assert trial.value == 2 * rate  # the step-20 evaluation; the final one (step 30) is `rate`
+
+
+def test_the_sampler_draws_from_the_configs_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def rates(name: str, *overrides: str) -> list[float]:
+        return [
+            trial.params["optimizer.learning_rate"] for trial in fake_sweep(tmp_path / name, monkeypatch, *overrides)
+        ]
+
+    seed_0 = rates("seed0", "--config.seed=0")
+    assert rates("seed0_again", "--config.seed=0") == seed_0  # the same seed draws the same points
+    assert rates("seed7", "--config.seed=7") != seed_0
+
+
 @pytest.mark.parametrize(
     ("space", "fragments"),
     [
@@ -129,6 +170,19 @@ def test_a_bad_space_file_is_one_error_line_and_creates_nothing(
     line = assert_one_error_line(cli.main(command), capsys.readouterr().err, "space file", *fragments)
     assert "space.json" in line
     assert not (tmp_path / "s").exists()
+
+
+def test_a_storage_that_cannot_be_opened_leaves_no_sweep_dir(data_dir: str, tmp_path: Path, capsys):
+    storage = "bogus://nowhere"  # no such database dialect
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps(LR_SPACE))
+    (tmp_path / "kept").mkdir()  # an empty sweep dir that existed before is left as it was
+    for workdir in (tmp_path / "new" / "lr", tmp_path / "kept"):
+        command = ["sweep", "--config", str(LOGREG), "--space", str(space), "--workdir", str(workdir), "--trials", "1"]
+        status = cli.main([*command, "--storage", storage])
+        assert_one_error_line(status, capsys.readouterr().err, f"cannot open the sweep's storage {storage!r}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["kept", "space.json"]
+    assert list((tmp_path / "kept").iterdir()) == []
 
 
 def test_the_example_space_file_fits_its_experiment():

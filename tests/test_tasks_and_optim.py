@@ -168,6 +168,21 @@ def test_the_longest_matching_prefix_gives_the_factor():
     np.testing.assert_allclose(updates["head"]["bias"], np.full(3, -0.3))
 
 
+@pytest.mark.parametrize("factor", [0.0, 0.5])
+def test_a_prefix_covers_its_own_subtree_only_not_a_longer_name(factor):
+    """'encoder' is the path `encoder` and what lies below it (`encoder/...`), never `encoders` or `encoder_2`."""
+    params = {"encoder": {"kernel": jnp.ones(2)}, "encoders": {"kernel": jnp.ones(2)}, "encoder_2": jnp.ones(3)}
+    grads = jax.tree.map(lambda leaf: jnp.full_like(leaf, 0.3), params)
+    config = _optimizer_config(name="sgd", momentum=0.0, learning_rate=1.0, lr_multipliers=f"encoder:{factor}")
+    tx = make_optimizer(config, 10)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(updates["encoder"]["kernel"], np.full(2, -0.3 * factor))
+    np.testing.assert_allclose(updates["encoders"]["kernel"], np.full(2, -0.3))
+    np.testing.assert_allclose(updates["encoder_2"], np.full(3, -0.3))
+    with pytest.raises(config_lib.ConfigError, match=r"'encode', which is no parameter path"):
+        make_optimizer(_optimizer_config(lr_multipliers="encode:0"), 10).init(params)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

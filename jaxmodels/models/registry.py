@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -209,6 +211,36 @@ def check_arguments(name: str, arguments: Iterable[str]) -> None:
             )
 
 
+def check_values(name: str, arguments: Mapping[str, Any]) -> None:
+    """ConfigError for the first of `arguments` whose value cannot be what model `name`'s field of that name
+    holds, judged by the field's default: another type (a float field takes an int too), a float that is not
+    finite, or a negative integer where the default is a size or count (>= 0). Caught here, the mistake is
+    named by its config key instead of failing deep inside a layer, or on the data."""
+    constructor = _FAMILIES[family_of(name)].constructor
+    if not (isinstance(constructor, type) and dataclasses.is_dataclass(constructor)):
+        return
+    defaults = {field.name: field.default for field in dataclasses.fields(constructor)}
+    for key, value in arguments.items():
+        if problem := _value_problem(defaults.get(key, dataclasses.MISSING), value):
+            raise ConfigError(f"config key 'model.{key}' {problem}, got {value!r} (model {name!r})")
+
+
+def _value_problem(default: Any, value: Any) -> str | None:
+    """Why `value` cannot replace a field's `default`, or None (also for a field with no plain default)."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "must be True or False"
+    if isinstance(default, int):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):  # numpy's integers are integers
+            return "must be an integer"
+        return "must be >= 0 (it is a size or a count)" if default >= 0 > value else None
+    if isinstance(default, float):
+        finite = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        return None if finite else "must be a finite number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "must be a string"
+    return None
+
+
 def get_model(name: str, **kwargs: Any) -> nn.Module:
     """Builds the registered model `name` with constructor arguments `kwargs`.
 
@@ -225,6 +257,7 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
             f"use the family {family!r} (config key model.name) to choose sizes freely"
         )
     check_arguments(name, kwargs)
+    check_values(name, kwargs)
     constructor = _FAMILIES[family].constructor
     arguments = {**variant_sizes(name), **kwargs}
     try:

@@ -38,7 +38,7 @@ from jaxmodels import config as config_lib
 from jaxmodels import run
 from jaxmodels.compare import MODES, compare_runs, default_mode
 from jaxmodels.errors import ConfigError, JaxmodelsError
-from jaxmodels.files import make_writable_dir
+from jaxmodels.files import make_writable_dir, removed_if_failed
 from jaxmodels.preemption import Preempted
 from jaxmodels.sweeps import report as report_lib
 from jaxmodels.sweeps import settings as settings_lib
@@ -92,11 +92,12 @@ def sweep(
             f"this sweep prunes with a {settings.pruner} object; pass it again (pruner=...) or choose one of "
             f"{', '.join(PRUNERS)}"
         )
-    make_writable_dir(sweep_dir, "sweep directory", "--workdir")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial instead of Optuna's
-    with _optuna_quiet():
-        study = settings_lib.open_study(sweep_dir, settings, heartbeat_interval)
-    settings_lib.record_in_study(study, settings)
+    with removed_if_failed(sweep_dir):  # a storage that cannot be opened leaves no empty sweep dir
+        make_writable_dir(sweep_dir, "sweep directory", "--workdir")
+        with _optuna_quiet():
+            study = settings_lib.open_study(sweep_dir, settings, heartbeat_interval)
+        settings_lib.record_in_study(study, settings)
     settings_lib.write_settings(sweep_dir, settings)
     study.pruner = pruner_object
     _work(study, sweep_dir, settings, settings.base_config(), poll_seconds=heartbeat_interval)
@@ -130,6 +131,11 @@ def _settings(
     elif config is None or space is None:
         raise ConfigError("a sweep needs both --config (the experiment) and --space (the search space file)")
     else:
+        if not isinstance(config, str | Path | ml_collections.ConfigDict):
+            raise TypeError(
+                f"jm.sweep expects an experiment file or a config (jm.load_config(path)) as `config`, got a "
+                f"{type(config).__name__}"
+            )
         config_file = None if isinstance(config, ml_collections.ConfigDict) else str(config)
         loaded = run.load_config(config, overrides) if config_file else config_lib.apply_overrides(config, overrides)
         space_dict = check_space(space, loaded) if isinstance(space, dict) else load_space(space, loaded)

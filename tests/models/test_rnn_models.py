@@ -87,6 +87,24 @@ def test_bidirectional_classifier_reads_both_final_states():
     assert params["Dense_0"]["kernel"].shape == (16, 2)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_backward_half_reads_the_sequence_from_its_end(cell):
+    """Swapping the two directions' parameters and the halves of the read-out, the classifier reads the reversed
+    sequence exactly as it read the sequence: one half holds the forward state, the other the backward one."""
+    x = features(3, (BATCH, LENGTH, 3))
+    classifier = Compiled("rnn_classifier", x, num_classes=3, cell=cell, hidden_size=5, bidirectional=True)
+    params = classifier.variables["params"]
+    first, second = sorted(params["StackedRNN_0"])  # the forward and the backward cell
+    kernel = params["Dense_0"]["kernel"]  # (forward 5 + backward 5, classes)
+    swapped = {
+        "StackedRNN_0": {first: params["StackedRNN_0"][second], second: params["StackedRNN_0"][first]},
+        "Dense_0": {"kernel": jnp.concatenate([kernel[5:], kernel[:5]]), "bias": params["Dense_0"]["bias"]},
+    }
+    logits = classifier(x)
+    np.testing.assert_allclose(classifier.apply({"params": swapped}, x[:, ::-1]), logits, rtol=1e-5, atol=1e-6)
+    assert np.abs(classifier(x[:, ::-1]) - logits).max() > 1e-2  # the order matters: the test could fail
+
+
 def test_unknown_cell_is_a_config_error():
     model = get_model("rnn_classifier", cell="lstn")
     with pytest.raises(ConfigError, match="lstm"):
