@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
+from jaxmodels import cli
 from jaxmodels import config as config_lib
 from jaxmodels.data import sources
 
@@ -17,6 +21,25 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 PRETRAINED_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pretrained"
 # The experiments that fine-tune an import read it from these variables; tests point them at the tiny fixtures.
 EXPORT_VARIABLES = {"JAXMODELS_BERT_EXPORT": "bert_mlm", "JAXMODELS_GPT2_EXPORT": "gpt2_lm"}
+
+
+class Result(NamedTuple):
+    """What one command did: its exit status and what it printed."""
+
+    status: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*argv: str) -> Result:
+    """`jaxmodels ARGV` in this process, as the console script runs it (argparse's usage errors included)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            status = cli.main(list(argv))
+        except SystemExit as exit_:
+            status = exit_.code
+    return Result(status, stdout.getvalue(), stderr.getvalue())
 
 
 def assert_one_error_line(status: int, stderr: str, *fragments: str) -> str:

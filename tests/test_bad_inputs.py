@@ -9,10 +9,8 @@ metrics.jsonl. A persistent compilation cache lets the many builds of the same t
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import shutil
 import tempfile
@@ -24,10 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxmodels
-from jaxmodels import cli
 from jaxmodels.errors import ConfigError
 from jaxmodels.metric_writers import MetricWriter, read_history
-from tests.conftest import EXPERIMENTS, assert_one_error_line
+from tests.conftest import EXPERIMENTS, Result, assert_one_error_line, run_cli
 
 MLP, CNN, GPT = (str(EXPERIMENTS / name) for name in ("mnist1d_mlp.py", "mnist1d_cnn.py", "shakespeare_char_gpt.py"))
 QUIET = ["--config.train.progress_bar=False"]
@@ -42,26 +39,6 @@ GPT_RUN = [
     "--config.data.eval_windows=2",
 ]
 pytestmark = pytest.mark.usefixtures("compilation_cache_dir")  # every case builds the same tiny experiment
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
-    """What one command did: its exit status and what it printed."""
-
-    status: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*argv: str) -> Result:
-    """`jaxmodels ARGV` in this process, as the console script runs it (argparse's usage errors included)."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            status = cli.main(list(argv))
-        except SystemExit as exit_:
-            status = exit_.code
-    return Result(status, stdout.getvalue(), stderr.getvalue())
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -14,7 +14,7 @@ from jaxmodels import config as config_lib
 from jaxmodels.cli import main
 from jaxmodels.compare import compare_runs, format_markdown, write_outputs
 from jaxmodels.errors import JaxmodelsError
-from tests.conftest import assert_one_error_line
+from tests.conftest import assert_one_error_line, run_cli
 
 # Three runs of a learning-rate sweep: (learning rate, other config changes, metrics.jsonl rows).
 RUNS = {
@@ -72,14 +72,8 @@ def parse_table(text: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
 
 
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    status = main(["compare", *argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 def test_the_table_has_a_row_per_run_best_first_with_the_differing_config_key(workdirs, capsys):
-    status, out, err = run_cli(capsys, *workdirs)
+    status, out, err = run_cli("compare", *workdirs)
     assert (status, err) == (0, "")
     assert parse_table(out) == [
         ["run", "best test/accuracy (max)", "best step", "final test/accuracy (max)", "final step", "steps",
@@ -109,7 +103,7 @@ def test_a_loss_is_minimized_by_default_and_runs_without_the_metric_come_last(wo
     assert comparison.mode == "min"
     numbers = [(row.name, row.best, row.best_step, row.final, row.final_step) for row in comparison.rows]
     assert numbers == [("lr3e-3", 0.5, 60, 0.5, 60), ("lr1e-2", 0.6, 40, 0.7, 60), ("lr1e-3", None, None, None, None)]
-    status, out, _ = run_cli(capsys, *workdirs, "--metric", "train/loss")
+    status, out, _ = run_cli("compare", *workdirs, "--metric", "train/loss")
     assert status == 0
     assert [row[:6] for row in parse_table(out)[1:]] == [
         ["lr1e-2", "0.5", "60", "0.5", "60", "60"],
@@ -117,13 +111,13 @@ def test_a_loss_is_minimized_by_default_and_runs_without_the_metric_come_last(wo
         ["lr3e-3", "-", "-", "-", "-", "60"],
     ]
     assert [row.name for row in compare_runs(workdirs, "test/loss", mode="max").rows] == ["lr3e-3", "lr1e-2", "lr1e-3"]
-    status, out, _ = run_cli(capsys, *workdirs, "--metric", "test/accuracy", "--mode", "min")
+    status, out, _ = run_cli("compare", *workdirs, "--metric", "test/accuracy", "--mode", "min")
     assert [row[0] for row in parse_table(out)[1:]] == ["lr1e-3", "lr3e-3", "lr1e-2"]
 
 
 def test_out_writes_the_table_as_markdown_and_csv_and_the_curves_as_png(workdirs, tmp_path, capsys):
     out_dir = tmp_path / "report" / "sweep"
-    status, out, err = run_cli(capsys, *workdirs, "--out", str(out_dir))
+    status, out, err = run_cli("compare", *workdirs, "--out", str(out_dir))
     assert (status, err) == (0, "")
     assert sorted(path.name for path in out_dir.iterdir()) == ["compare.csv", "compare.md", "compare.png"]
     assert (out_dir / "compare.md").read_text() == out
@@ -139,7 +133,7 @@ def test_out_writes_the_table_as_markdown_and_csv_and_the_curves_as_png(workdirs
 
 def test_without_out_nothing_is_written(workdirs, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert run_cli(capsys, *workdirs)[0] == 0
+    assert run_cli("compare", *workdirs)[0] == 0
     assert list(tmp_path.iterdir()) == []
 
 
@@ -165,7 +159,7 @@ def test_nan_never_wins_but_is_shown_as_the_final_value(tmp_path):
 
 
 def test_a_single_run_has_no_differing_keys(workdirs, capsys):
-    status, out, _ = run_cli(capsys, workdirs[0])
+    status, out, _ = run_cli("compare", workdirs[0])
     assert status == 0
     assert parse_table(out) == [
         ["run", "best test/accuracy (max)", "best step", "final test/accuracy (max)", "final step", "steps"],

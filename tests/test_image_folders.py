@@ -9,9 +9,6 @@ a TFDS dataset prepared offline is read by its builder directory and by its name
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import io
 import json
 import shutil
 from pathlib import Path
@@ -23,10 +20,9 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import jaxmodels as jm
-from jaxmodels import cli
 from jaxmodels.data import feeds, views
 from jaxmodels.experiment import make_feed
-from tests.conftest import EXPERIMENTS, assert_one_error_line
+from tests.conftest import EXPERIMENTS, Result, assert_one_error_line, run_cli
 
 pytestmark = pytest.mark.usefixtures("compilation_cache_dir")  # the same tiny models, built many times
 
@@ -66,24 +62,6 @@ def config_of(experiment: str, *overrides: str):
 
 def images_config(folder: Path, *changes: str, experiment: str = "digits_lenet5.py"):
     return config_of(experiment, "data.name=images", f"data.dir={folder}", *SMALL_IMAGES, *SHORT, *changes)
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
-    status: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*argv: str) -> Result:
-    """`jaxmodels ARGV` in this process, its output captured."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            status = cli.main(list(argv))
-        except SystemExit as exit_:
-            status = exit_.code
-    return Result(status, stdout.getvalue(), stderr.getvalue())
 
 
 def prepare(out: Path, *data: str) -> dict:

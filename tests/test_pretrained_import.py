@@ -26,7 +26,7 @@ from jaxmodels.pretrained.release import read_release
 from jaxmodels.run import load_config, train
 from jaxmodels.steps import create_train_state, train_step
 from jaxmodels.tasks import LanguageModel
-from tests.conftest import EXPERIMENTS, assert_one_error_line
+from tests.conftest import EXPERIMENTS, assert_one_error_line, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pretrained"
 TOLERANCE = 1e-4  # max |output difference| against transformers / torch, float32
@@ -66,12 +66,6 @@ def max_difference(model, name: str) -> float:
     inputs, keywords = model_inputs(reference)
     outputs = np.asarray(model.apply(*inputs, **keywords))
     return float(np.abs(outputs - expected_outputs(name, reference, model.variables)).max())
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    status = cli.main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 @pytest.mark.parametrize("name", sorted(IMPORTS))
@@ -135,7 +129,7 @@ def safetensors_keys(directory: Path) -> set[str]:
 
 @pytest.mark.parametrize("name", ["gpt2_lm", "bert_mlm", "bert_cls", "vit_cls"])
 def test_export_to_hugging_face_and_back_gives_the_same_outputs(name, tmp_path, capsys, compilation_cache_dir):
-    assert run_cli(capsys, "import", "--from", str(FIXTURES / name), "--out", str(tmp_path / "export"))[0] == 0
+    assert run_cli("import", "--from", str(FIXTURES / name), "--out", str(tmp_path / "export"))[0] == 0
     status, out, _ = run_cli(
         capsys, "export", "--workdir", str(tmp_path / "export"), "--out", str(tmp_path / "hf"), "--format", "hf"
     )
@@ -199,7 +193,7 @@ def release_copy(tmp_path: Path, name: str = "gpt2_lm") -> Path:
 
 
 def assert_refused(capsys, source: Path, out: Path, *fragments: str) -> None:
-    status, _, err = run_cli(capsys, "import", "--from", str(source), "--out", str(out))
+    status, _, err = run_cli("import", "--from", str(source), "--out", str(out))
     assert_one_error_line(status, err, *fragments)
     assert not out.exists()
 
@@ -262,7 +256,7 @@ def test_a_tokenizer_whose_vocabulary_is_not_the_models_is_refused(tmp_path, cap
 
 def test_import_onto_an_existing_export_is_refused(gpt2_export, capsys):
     before = sorted(path.name for path in gpt2_export.iterdir())
-    status, _, err = run_cli(capsys, "import", "--from", str(FIXTURES / "gpt2_lm"), "--out", str(gpt2_export))
+    status, _, err = run_cli("import", "--from", str(FIXTURES / "gpt2_lm"), "--out", str(gpt2_export))
     assert_one_error_line(status, err, "is not empty", "choose a new --out")
     assert sorted(path.name for path in gpt2_export.iterdir()) == before
 
@@ -278,7 +272,7 @@ def test_a_gpt_trained_here_exports_to_hugging_face_with_its_logits(data_dir, tm
     ]  # fmt: skip
     run = train(load_config(EXPERIMENTS / "shakespeare_char_gpt.py", overrides), tmp_path / "run")
     capsys.readouterr()
-    status, out, _ = run_cli(capsys, "export", "--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "hf"),
+    status, out, _ = run_cli("export", "--workdir", str(tmp_path / "run"), "--out", str(tmp_path / "hf"),
                              "--format", "hf")  # fmt: skip
     assert status == 0 and json.loads(out)["files"] == ["config.json", "model.safetensors"]
     config = json.loads((tmp_path / "hf" / "config.json").read_text())

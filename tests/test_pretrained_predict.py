@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 
 import jaxmodels as jm
-from jaxmodels import cli
-from tests.conftest import PRETRAINED_FIXTURES, assert_one_error_line
+from tests.conftest import PRETRAINED_FIXTURES, assert_one_error_line, run_cli
 
 REFERENCE = json.loads((PRETRAINED_FIXTURES / "tokenizer_reference.json").read_text())
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    status = cli.main(list(args))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def test_fill_mask_gives_transformers_top_tokens_and_probabilities(pretrained_exports, compilation_cache_dir):
@@ -39,7 +32,7 @@ def test_fill_mask_gives_transformers_top_tokens_and_probabilities(pretrained_ex
 
 def test_the_fill_mask_command_prints_each_masks_top_tokens(pretrained_exports, capsys, compilation_cache_dir):
     row = REFERENCE["fill_mask"]["texts"][2]  # two masks
-    status, out, err = run_cli(capsys, "fill-mask", "--model", str(pretrained_exports["bert_mlm"]), row["text"],
+    status, out, err = run_cli("fill-mask", "--model", str(pretrained_exports["bert_mlm"]), row["text"],
                                "--top_k", "3")  # fmt: skip
     assert status == 0, err
     lines = out.splitlines()
@@ -58,7 +51,7 @@ def test_sample_continues_a_prompt_as_transformers_greedy_search(pretrained_expo
     expected = gpt2.tokenizer.decode(greedy["prompt_ids"] + greedy["new_ids"])
     assert jm.sample(gpt2, greedy["prompt"], len(greedy["new_ids"]), temperature=0.0) == expected
     arguments = ["--prompt", greedy["prompt"], "--num_tokens", str(len(greedy["new_ids"])), "--temperature", "0"]
-    status, out, err = run_cli(capsys, "sample", "--model", str(pretrained_exports["gpt2_lm"]), *arguments)
+    status, out, err = run_cli("sample", "--model", str(pretrained_exports["gpt2_lm"]), *arguments)
     assert status == 0 and out == expected + "\n", err
     sampled = [jm.sample(gpt2, greedy["prompt"], 8, temperature=1.0, top_k=20, seed=seed) for seed in (1, 1, 2)]
     assert sampled[0] == sampled[1] != sampled[2] and sampled[0].startswith(greedy["prompt"])
@@ -66,17 +59,17 @@ def test_sample_continues_a_prompt_as_transformers_greedy_search(pretrained_expo
 
 def test_misuses_are_one_error_line(pretrained_exports, tmp_path, capsys, compilation_cache_dir):
     bert, gpt2 = str(pretrained_exports["bert_mlm"]), str(pretrained_exports["gpt2_lm"])
-    status, _, err = run_cli(capsys, "fill-mask", "--model", bert, "Hello, my dog is cute.")
+    status, _, err = run_cli("fill-mask", "--model", bert, "Hello, my dog is cute.")
     assert_one_error_line(status, err, "the text has no mask token; write '[MASK]'")
-    status, _, err = run_cli(capsys, "fill-mask", "--model", gpt2, "Hello, my [MASK] is cute.")
+    status, _, err = run_cli("fill-mask", "--model", gpt2, "Hello, my [MASK] is cute.")
     assert_one_error_line(status, err, "fill-mask needs a masked language model", "'gpt'", "no masked-LM head")
-    status, _, err = run_cli(capsys, "sample", "--model", bert, "--prompt", "hello")
+    status, _, err = run_cli("sample", "--model", bert, "--prompt", "hello")
     assert_one_error_line(status, err, "holds a 'mlm' run; sampling needs task lm")
     mismatched = tmp_path / "mismatched"
     shutil.copytree(pretrained_exports["bert_mlm"], mismatched)
     shutil.rmtree(mismatched / "tokenizer")
     shutil.copytree(pretrained_exports["gpt2_lm"] / "tokenizer", mismatched / "tokenizer")
-    status, _, err = run_cli(capsys, "fill-mask", "--model", str(mismatched), "Hello, my [MASK] is cute.")
+    status, _, err = run_cli("fill-mask", "--model", str(mismatched), "Hello, my [MASK] is cute.")
     assert_one_error_line(status, err, "the tokenizer has 320 tokens but the model's vocabulary has 304")
-    status, _, err = run_cli(capsys, "fill-mask", "--model", str(tmp_path), "a [MASK]")
+    status, _, err = run_cli("fill-mask", "--model", str(tmp_path), "a [MASK]")
     assert_one_error_line(status, err, "holds no jaxmodels_export.json: it is not a parameter export")

@@ -14,8 +14,8 @@ import pytest
 
 import jaxmodels as jm
 from jaxmodels.files import first_line
-from tests.conftest import EXPERIMENTS, assert_one_error_line
-from tests.test_bad_inputs import MLP, MLP_RUN, assert_refused, mlp_experiment, run_cli, snapshot
+from tests.conftest import EXPERIMENTS, assert_one_error_line, run_cli
+from tests.test_bad_inputs import MLP, MLP_RUN, assert_refused, mlp_experiment, snapshot
 
 CNN = str(EXPERIMENTS / "mnist1d_cnn.py")
 pytestmark = pytest.mark.usefixtures("compilation_cache_dir")
