@@ -64,7 +64,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for path in args.experiments:
         model, feed_rate, step_rate, batch = measure(path, args.seconds, overrides)
-        print(f"| `{path}` | {model} | {batch} | {feed_rate:,.0f} | {step_rate:,.0f} | {feed_rate / step_rate:.1f}x |",
+        print(f"| `{path}` | {model} | {batch} | {feed_rate:,.0f} | {step_rate:,.1f} | {feed_rate / step_rate:.1f}x |",
               flush=True)  # fmt: skip
 
 

@@ -133,8 +133,17 @@ def test_sweep_given_a_dict_as_its_config_says_what_to_pass(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("function", [jm.evaluate, lambda run: jm.sample(run, "a", 1)])
 def test_evaluate_and_sample_given_a_path_say_to_load_the_workdir(function, mlp_workdir: Path) -> None:
-    with pytest.raises(TypeError, match=r"expects a Run, got str .*load the workdir first: jm\.\w+\(jm\.load\("):
+    expected = r"expects a Run( or an export's model \(.*\))?, got str .*load the workdir first: jm\.\w+\(jm\.load\("
+    with pytest.raises(TypeError, match=expected):
         function(str(mlp_workdir))
+
+
+def test_sample_given_an_export_path_says_to_load_the_export(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "jaxmodels_export.json").write_text("{}")
+    with pytest.raises(TypeError, match=r"load the export first: jm\.sample\(jm\.load_export\("):
+        jm.sample(str(export), "a", 1)
 
 
 def test_apply_with_inputs_of_the_wrong_shape_says_which_shapes_it_takes(mlp_workdir: Path) -> None:
