@@ -3,6 +3,9 @@ the resident split's metrics bit for bit, and `run.eval_examples`, `run.apply` a
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 
 import jax
@@ -15,6 +18,8 @@ from jaxmodels.data import feeds, pipeline, views
 from jaxmodels.errors import ConfigError
 from jaxmodels.experiment import build_experiment
 from tests.conftest import EXPERIMENTS
+
+BENCHMARKS = EXPERIMENTS.parent / "benchmarks"
 
 pytestmark = pytest.mark.usefixtures("compilation_cache_dir")
 
@@ -123,3 +128,18 @@ def test_streamed_eval_batches_read_one_batch_ahead_and_place_each_as_it_is_used
         gate.wait(0.01)  # the reader may run ahead meanwhile, by one batch at most
         assert int(batch["x"][0]) == i and placed == list(range(i + 1)) and len(read) <= i + 2
     assert read == placed == list(range(5))
+
+
+def test_the_eval_memory_benchmark_shows_the_streamed_split_holding_far_less():
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "eval_memory.py"), "--records", "1000", "--batch", "100"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    resident, streamed = (json.loads(line) for line in done.stdout.splitlines())
+    assert (resident["mode"], streamed["mode"]) == ("resident", "streamed")
+    assert resident["split_mb"] == streamed["split_mb"] == round(1000 * 64 * 64 * 3 * 4 / 2**20, 1)
+    assert resident["peak_rss_mb"] > resident["split_mb"] > 2 * streamed["peak_rss_mb"]  # a few batches at most
+    assert resident["seconds"] > 0 and streamed["seconds"] > 0
