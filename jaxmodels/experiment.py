@@ -29,7 +29,7 @@ from jax.experimental import multihost_utils
 from jaxmodels import config as config_lib
 from jaxmodels import parallel
 from jaxmodels.data import pipeline, views
-from jaxmodels.data.feeds import GrainFeed, ResidentFeed
+from jaxmodels.data.feeds import GrainFeed, ResidentFeed, StreamedEvalBatches
 from jaxmodels.errors import ConfigError, JaxmodelsError
 from jaxmodels.files import first_line
 from jaxmodels.models import registry
@@ -49,7 +49,7 @@ class Experiment:
     feed: ResidentFeed | GrainFeed
     strategy: parallel.Strategy  # how state, batches and steps are laid out on the devices
     schedule: optax.Schedule
-    eval_batches: list[dict[str, Any]]
+    eval_batches: list[dict[str, Any]] | StreamedEvalBatches  # placed once, or read and placed at each evaluation
     abstract_state: TrainState  # shapes and dtypes of the (canonical) train state; nothing allocated
     loop_step: Any  # compiled (state, metric_sums, *feed.args_for_step(step)) -> (state, metric_sums)
     evaluate_batch: Any  # compiled (state, batch) -> metric sums
@@ -134,14 +134,7 @@ def build_experiment(config: ml_collections.ConfigDict, workdir: Path | None = N
     tx = make_optimizer(config.optimizer, config.train.num_steps)
     init_key, dropout_key, data_key = jax.random.split(jax.random.key(config.seed), 3)
     feed = make_feed(config, view, data_key, strategy)
-    eval_batches = [
-        strategy.place_batch(batch)
-        for batch in pipeline.padded_eval_batches(
-            view.eval_examples,
-            config.data.eval_batch_size // jax.process_count(),
-            _eval_batches_per_process(view, config),  # every process yields as many batches
-        )
-    ]
+    eval_batches = _eval_batches(view, config, strategy)
 
     create = functools.partial(create_train_state, model, task, tx)
     abstract_state = _eval_shape_on_data(config, model, feed.example_batch, create, feed.example_batch, init_key)
@@ -279,6 +272,22 @@ def model_arguments(config: ml_collections.ConfigDict, view: views.DataView) -> 
                 f"({config.task.name} task) has {key} {size}; set --config.model.{key}={size} or leave it out"
             )
     return arguments, notes
+
+
+def _eval_batches(
+    view: views.DataView, config: ml_collections.ConfigDict, strategy: parallel.Strategy
+) -> list[dict[str, Any]] | StreamedEvalBatches:
+    """The padded eval batches, every process running as many: all placed now for a split held in memory, or, for
+    a streamed one, read and placed batch by batch at each evaluation (the same batches, so the same metrics)."""
+    read_batches = functools.partial(
+        pipeline.padded_eval_batches,
+        view.eval_examples,
+        config.data.eval_batch_size // jax.process_count(),
+        _eval_batches_per_process(view, config),
+    )
+    if isinstance(view.eval_examples, pipeline.StreamedExamples):
+        return StreamedEvalBatches(read_batches, strategy.place_batch)
+    return [strategy.place_batch(batch) for batch in read_batches()]
 
 
 def _eval_batches_per_process(view: views.DataView, config: ml_collections.ConfigDict) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,10 @@ class Run:
         return {"params": self.state.params, **self.state.model_state}
 
     @property
-    def eval_examples(self) -> dict[str, np.ndarray]:
-        """The eval split as the model sees it: {'inputs': ..., 'label': ...} (this process's share)."""
+    def eval_examples(self) -> Mapping[str, Any]:
+        """The eval split as the model sees it: {'inputs': ..., 'label': ...} (this process's share). Arrays, or,
+        for a split over `data.resident_max_mb`, columns indexed as arrays are (`["inputs"][:8]`) that read and
+        preprocess only the records asked for."""
         return self.experiment.view.eval_examples
 
     @property

@@ -8,7 +8,7 @@ resident dataset is gathered where it lives while a streamed one arrives ready-m
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -161,3 +161,23 @@ def _with_workers(dataset: grain.IterDataset, workers: int) -> grain.IterDataset
     flags_marked_parsed()  # Grain's workers read absl flags
     options = grain.MultiprocessingOptions(num_workers=workers)
     return dataset.mp_prefetch(options, worker_init_fn=cpu_only_worker)  # workers leave accelerators alone
+
+
+class StreamedEvalBatches:
+    """The eval batches of a split too large to keep (`pipeline.StreamedExamples`), read again at each evaluation.
+
+    Iterating reads the padded batches from `read_batches()` one batch ahead on a background thread (the records
+    of batch i+1 are read and preprocessed while batch i is evaluated) and places each with `place` just before
+    it is yielded, so at most two host batches and one placed batch are alive, whatever the split's size.
+    """
+
+    def __init__(self, read_batches: Callable[[], Iterator[Example]], place: Callable[[Example], Any]):
+        self._read_batches, self._place = read_batches, place
+
+    def __iter__(self) -> Iterator[Any]:
+        batches = self._read_batches()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jaxmodels-eval-batches") as executor:
+            ahead = executor.submit(next, batches, None)
+            while (batch := ahead.result()) is not None:
+                ahead = executor.submit(next, batches, None)
+                yield self._place(batch)

@@ -7,7 +7,8 @@ Two ways to feed the train step, chosen by `config.data.loader`:
   threads; its iterator state is saved in checkpoints. For data that does not fit.
 Both read each epoch in the same order, `epoch_permutation(data_key, epoch, ...)` of this
 process's shard, and drop each epoch's ragged tail: switching loaders never changes a run's data.
-Evaluation covers every example exactly once: the last batch is padded and masked.
+Evaluation covers every example exactly once: the last batch is padded and masked. A small eval split is
+held as arrays; a large one (`StreamedExamples`) is read and preprocessed a batch at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import grain
@@ -47,6 +48,71 @@ def load_arrays(source: Sequence[dict], preprocess: Preprocess, indices: np.ndar
     records = read_records(source, indices.tolist())
     examples = [preprocess(record) for record in records]
     return {key: np.stack([example[key] for example in examples]) for key in examples[0]}
+
+
+class StreamedExamples(Mapping[str, "StreamedColumn"]):
+    """A split read on demand: `{key: column}` like the resident `{key: array}`, but each read preprocesses only
+    the records it asks for, so the split's size never sets the memory it takes.
+
+    `examples["inputs"][3]`, `examples["label"][:10]` and `len(examples["inputs"])` read as they do on arrays;
+    `rows(positions)` gives the stacked examples at `positions` (what `padded_eval_batches` reads a batch with).
+    Positions count this split's `indices` of `source` (this process's share). One record is preprocessed when
+    the split is opened, for its keys, shapes and dtypes (an empty share still pads to the right batches).
+    """
+
+    def __init__(self, source: Sequence[dict], preprocess: Preprocess, indices: np.ndarray):
+        self._source, self._preprocess, self._indices = source, preprocess, np.asarray(indices)
+        first = preprocess(source[0])
+        self._empty = {key: np.empty((0, *np.shape(value)), np.asarray(value).dtype) for key, value in first.items()}
+
+    @property
+    def num_examples(self) -> int:
+        return len(self._indices)
+
+    def rows(self, positions: np.ndarray) -> Example:
+        """The examples at `positions` (of this split), read and preprocessed now, stacked."""
+        if len(positions) == 0:
+            return dict(self._empty)
+        return load_arrays(self._source, self._preprocess, self._indices[positions])
+
+    def __getitem__(self, key: str) -> StreamedColumn:
+        if key not in self._empty:
+            raise KeyError(key)
+        return StreamedColumn(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._empty)
+
+    def __len__(self) -> int:
+        return len(self._empty)
+
+
+class StreamedColumn:
+    """One feature of a `StreamedExamples` split, indexed as an array is (an integer, a slice, indices or a mask);
+    only the records indexed are read."""
+
+    def __init__(self, examples: StreamedExamples, key: str):
+        self._examples, self._key = examples, key
+
+    def __len__(self) -> int:
+        return self._examples.num_examples
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self._no_rows.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._no_rows.dtype
+
+    @property
+    def _no_rows(self) -> np.ndarray:
+        return self._examples.rows(np.arange(0))[self._key]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        positions = np.arange(len(self))[index]
+        rows = self._examples.rows(np.atleast_1d(positions))[self._key]
+        return rows if positions.ndim else rows[0]
 
 
 class ExampleArrays:
@@ -185,19 +251,26 @@ def steps_per_epoch(num_examples: int, batch_size: int, what: str = "train split
     return num_examples // batch_size
 
 
-def padded_eval_batches(arrays: Example, batch_size: int, num_batches: int | None = None) -> Iterator[Example]:
+def padded_eval_batches(
+    examples: Example | StreamedExamples, batch_size: int, num_batches: int | None = None
+) -> Iterator[Example]:
     """Fixed-size batches covering every example once; padding rows have `valid` False.
 
-    `num_batches` lets every process yield the same number of batches in multi-process runs.
+    A `StreamedExamples` split is read batch by batch, as the batches are asked for. `num_batches` lets every
+    process yield the same number of batches in multi-process runs.
     """
-    num_examples = len(next(iter(arrays.values())))
+    num_examples = len(next(iter(examples.values())))
     num_batches = num_batches or math.ceil(num_examples / batch_size)
     for start in range(0, num_batches * batch_size, batch_size):
         real = max(0, min(batch_size, num_examples - start))
+        if isinstance(examples, StreamedExamples):
+            rows = examples.rows(np.arange(start, start + real))
+        else:
+            rows = {key: array[start : start + real] for key, array in examples.items()}
         batch = {}
-        for key, array in arrays.items():
+        for key, array in rows.items():
             padded = np.zeros((batch_size, *array.shape[1:]), array.dtype)
-            padded[:real] = array[start : start + real]
+            padded[:real] = array
             batch[key] = padded
         batch["valid"] = np.arange(batch_size) < real
         yield batch

@@ -48,12 +48,13 @@ class DataView:
     train_examples: an endless Grain dataset of examples (MapDataset) or of ready batches
         (IterDataset), for views that sample (LM windows, masking, word2vec pairs).
 
-    eval_examples: host arrays of the whole eval split, batched with padding by the loop.
+    eval_examples: the eval split (this process's share), batched with padding by the loop: host arrays, or, for
+        a record split over `data.resident_max_mb`, a `pipeline.StreamedExamples` that reads a batch at a time.
 
     model_sizes: constructor arguments the data fixes, e.g. {'vocab_size': 70}.
     """
 
-    eval_examples: Example
+    eval_examples: Example | pipeline.StreamedExamples
     eval_name: str  # the prefix of eval metrics: the split name ('test'), or 'val' for a held-out tail
     model_sizes: dict[str, int]
     train_records: Sequence[dict[str, Any]] | None = None
@@ -168,11 +169,17 @@ def _augmented(view: DataView, config) -> DataView:
 
 
 def _record_view(config, builder, preprocess: Callable[[dict[str, Any]], Example], model_sizes) -> DataView:
-    """One example per record: train records stay lazy (the loop loads or streams them); eval is read now.
+    """One example per record: train records stay lazy (the loop loads or streams them); eval is read now, or, over
+    `data.resident_max_mb` (the size the train split's `loader=auto` weighs), a batch at a time at each evaluation.
 
     With `data.train_fraction` < 1 the train records are a fixed subset of the split, drawn with `config.seed`.
     """
     eval_records = sources.open_split(builder, config.data.eval_split)
+    eval_indices = _local_indices(len(eval_records))
+    if (builder.info.splits[config.data.eval_split].num_bytes or 0) <= config.data.resident_max_mb * 2**20:
+        eval_examples = pipeline.load_arrays(eval_records, preprocess, eval_indices)
+    else:
+        eval_examples = pipeline.StreamedExamples(eval_records, preprocess, eval_indices)
     train_records = sources.open_split(builder, config.data.train_split)
     train_bytes = builder.info.splits[config.data.train_split].num_bytes or 0
     if config.data.train_fraction < 1:
@@ -182,7 +189,7 @@ def _record_view(config, builder, preprocess: Callable[[dict[str, Any]], Example
         train_records=train_records,
         preprocess=preprocess,
         train_bytes=train_bytes,
-        eval_examples=pipeline.load_arrays(eval_records, preprocess, _local_indices(len(eval_records))),
+        eval_examples=eval_examples,
         eval_name=config.data.eval_split,
         model_sizes=model_sizes,
     )
