@@ -273,7 +273,8 @@ def test_checkpoint_overhead_times_the_loop_with_and_without_saves(data_dir: str
 
 
 def test_mnist1d_table_reproduces_the_logistic_regression_row(data_dir: str, tmp_path: Path) -> None:
-    args = ("--models", "logreg", "--seeds", "0", "--out", str(tmp_path), "--data_dir", data_dir)
+    runs = tmp_path / "runs.json"
+    args = ("--models", "logreg", "--seeds", "0", "--out", str(tmp_path), "--data_dir", data_dir, "--json", str(runs))
     finished = run_script("mnist1d_table.py", *args)
     assert finished.returncode == 0, finished.stderr[-3000:]
     (row,) = markdown_rows(finished.stdout)
@@ -281,3 +282,14 @@ def test_mnist1d_table_reproduces_the_logistic_regression_row(data_dir: str, tmp
     final, best = (float(cell.split(" ± ")[0]) for cell in row[2:4])
     assert 29 <= final <= 35 and final <= best  # Greydanus (2020), Table 1: 32 ± 1 %
     assert (tmp_path / "logreg_seed0" / "metrics.jsonl").exists()
+    (run,) = json.loads(runs.read_text())["logreg"]
+    assert (
+        run["seed"] == 0 and run["final_accuracy"] == pytest.approx(final, abs=0.05) and run["best_accuracy"] >= final
+    )
+    # --compare: the same file twice is bitwise equal; a run 1.5 points higher with another loss is not
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"logreg": [{**run, "final_accuracy": final + 1.5, "final_test_loss": 0.1}]}))
+    same, shifted = (run_script("mnist1d_table.py", "--compare", str(runs), str(b)) for b in (runs, other))
+    assert same.returncode == 0 and shifted.returncode == 0, same.stderr[-3000:] + shifted.stderr[-3000:]
+    assert markdown_rows(same.stdout)[0][3:] == ["+0.0", "1 of 1"]
+    assert markdown_rows(shifted.stdout)[0][3:] == ["+1.5", "0 of 1"]

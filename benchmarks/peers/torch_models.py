@@ -76,9 +76,9 @@ class CharRNN(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, dim: int, heads: int, dropout: float):
+    def __init__(self, dim: int, heads: int, dropout: float, bias: bool = True):
         super().__init__()
-        self.heads, self.c_attn, self.c_proj = heads, nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.heads, self.c_attn, self.c_proj = heads, nn.Linear(dim, 3 * dim, bias), nn.Linear(dim, dim, bias)
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,13 +92,19 @@ class CausalSelfAttention(nn.Module):
 
 
 class GPTBlock(nn.Module):
-    """Pre-LN: x + Dropout(f(LayerNorm(x))) for the attention and the MLP, dropout as in nanoGPT and jaxmodels."""
+    """Pre-LN: x + Dropout(f(LayerNorm(x))) for the attention and the MLP, dropout as in nanoGPT and jaxmodels.
 
-    def __init__(self, dim: int, heads: int, dropout: float):
+    `bias` (Linear and LayerNorm biases) and `gelu` ('tanh' or 'none', i.e. exact) default to jaxmodels' choices;
+    nanoGPT's shakespeare_char recipe is bias=False, gelu='none'.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float, bias: bool = True, gelu: str = "tanh"):
         super().__init__()
-        self.ln_1, self.attn = nn.LayerNorm(dim), CausalSelfAttention(dim, heads, dropout)
-        self.ln_2, self.drop = nn.LayerNorm(dim), nn.Dropout(dropout)
-        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(approximate="tanh"), nn.Linear(4 * dim, dim))
+        self.ln_1, self.attn = nn.LayerNorm(dim, bias=bias), CausalSelfAttention(dim, heads, dropout, bias)
+        self.ln_2, self.drop = nn.LayerNorm(dim, bias=bias), nn.Dropout(dropout)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, 4 * dim, bias), nn.GELU(approximate=gelu), nn.Linear(4 * dim, dim, bias)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attn(self.ln_1(x)))
@@ -109,13 +115,21 @@ class GPT(nn.Module):
     """nanoGPT's model (Karpathy), rewritten: pre-LN blocks, learned positions, tied output layer."""
 
     def __init__(
-        self, vocab_size: int, block_size: int, num_layers: int, num_heads: int, embed_dim: int, dropout: float = 0.0
+        self,
+        vocab_size: int,
+        block_size: int,
+        num_layers: int,
+        num_heads: int,
+        embed_dim: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        gelu: str = "tanh",
     ):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab_size, embed_dim), nn.Embedding(block_size, embed_dim)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList([GPTBlock(embed_dim, num_heads, dropout) for _ in range(num_layers)])
-        self.ln_f = nn.LayerNorm(embed_dim)
+        self.blocks = nn.ModuleList([GPTBlock(embed_dim, num_heads, dropout, bias, gelu) for _ in range(num_layers)])
+        self.ln_f = nn.LayerNorm(embed_dim, bias=bias)
         _normal_init(self)
         for name, parameter in self.named_parameters():
             if name.endswith("c_proj.weight") or name.endswith("mlp.2.weight"):
