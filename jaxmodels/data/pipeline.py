@@ -69,6 +69,11 @@ class StreamedExamples(Mapping[str, "StreamedColumn"]):
     def num_examples(self) -> int:
         return len(self._indices)
 
+    @property
+    def nbytes(self) -> int:
+        """What the split takes once read whole and preprocessed: one example's bytes times the examples."""
+        return sum(math.prod(empty.shape[1:]) * empty.itemsize for empty in self._empty.values()) * self.num_examples
+
     def rows(self, positions: np.ndarray) -> Example:
         """The examples at `positions` (of this split), read and preprocessed now, stacked."""
         if len(positions) == 0:

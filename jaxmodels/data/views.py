@@ -169,17 +169,17 @@ def _augmented(view: DataView, config) -> DataView:
 
 
 def _record_view(config, builder, preprocess: Callable[[dict[str, Any]], Example], model_sizes) -> DataView:
-    """One example per record: train records stay lazy (the loop loads or streams them); eval is read now, or, over
-    `data.resident_max_mb` (the size the train split's `loader=auto` weighs), a batch at a time at each evaluation.
+    """One example per record: train records stay lazy (the loop loads or streams them); eval is read now when,
+    preprocessed (float32 images are 4x their uint8 records), it fits `data.resident_max_mb`, else a batch at a time
+    at each evaluation.
 
     With `data.train_fraction` < 1 the train records are a fixed subset of the split, drawn with `config.seed`.
     """
     eval_records = sources.open_split(builder, config.data.eval_split)
     eval_indices = _local_indices(len(eval_records))
-    if (builder.info.splits[config.data.eval_split].num_bytes or 0) <= config.data.resident_max_mb * 2**20:
+    eval_examples = pipeline.StreamedExamples(eval_records, preprocess, eval_indices)
+    if eval_examples.nbytes <= config.data.resident_max_mb * 2**20:
         eval_examples = pipeline.load_arrays(eval_records, preprocess, eval_indices)
-    else:
-        eval_examples = pipeline.StreamedExamples(eval_records, preprocess, eval_indices)
     train_records = sources.open_split(builder, config.data.train_split)
     train_bytes = builder.info.splits[config.data.train_split].num_bytes or 0
     if config.data.train_fraction < 1:
