@@ -128,10 +128,10 @@ def safetensors_keys(directory: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("name", ["gpt2_lm", "bert_mlm", "bert_cls", "vit_cls"])
-def test_export_to_hugging_face_and_back_gives_the_same_outputs(name, tmp_path, capsys, compilation_cache_dir):
+def test_export_to_hugging_face_and_back_gives_the_same_outputs(name, tmp_path, compilation_cache_dir):
     assert run_cli("import", "--from", str(FIXTURES / name), "--out", str(tmp_path / "export"))[0] == 0
     status, out, _ = run_cli(
-        capsys, "export", "--workdir", str(tmp_path / "export"), "--out", str(tmp_path / "hf"), "--format", "hf"
+        "export", "--workdir", str(tmp_path / "export"), "--out", str(tmp_path / "hf"), "--format", "hf"
     )
     assert (
         status == 0
@@ -146,10 +146,10 @@ def test_export_to_hugging_face_and_back_gives_the_same_outputs(name, tmp_path, 
     assert max_difference(from_pretrained(tmp_path / "hf"), name) <= TOLERANCE
 
 
-def test_export_to_hugging_face_refuses_a_model_without_a_counterpart(tmp_path, capsys):
+def test_export_to_hugging_face_refuses_a_model_without_a_counterpart(tmp_path):
     assert cli.main(["import", "--from", str(FIXTURES / "resnet50_tiny"), "--out", str(tmp_path / "resnet")]) == 0
     status, _, err = run_cli(
-        capsys, "export", "--workdir", str(tmp_path / "resnet"), "--out", str(tmp_path / "hf"), "--format", "hf"
+        "export", "--workdir", str(tmp_path / "resnet"), "--out", str(tmp_path / "hf"), "--format", "hf"
     )
     assert_one_error_line(status, err, "'resnet' model has no Hugging Face counterpart", "--format jaxmodels")
     assert not (tmp_path / "hf").exists()
