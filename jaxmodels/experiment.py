@@ -102,6 +102,16 @@ class Experiment:
         except (TypeError, ValueError, IndexError) as error:  # what JAX raises on shapes that do not fit
             raise _does_not_fit(self.config, self.model, self.feed.example_batch, error) from None
 
+    def first_step(self, *step_inputs: Any) -> tuple[TrainState, dict]:
+        """`loop_step`'s first call. Where the step was not lowered ahead (pmap, `compile_step_ahead`) this call
+        traces it, so a model that does not fit the data is the same ConfigError as `lower_step` raises."""
+        if self.strategy.first_call_reuses_compilation:
+            return self.loop_step(*step_inputs)
+        try:
+            return self.loop_step(*step_inputs)
+        except (TypeError, ValueError, IndexError) as error:  # what JAX raises on shapes that do not fit
+            raise _does_not_fit(self.config, self.model, self.feed.example_batch, error) from None
+
     def evaluate(self, state: TrainState) -> dict[str, float]:
         """Averages of the task's metrics over the whole eval split (padding masked out), keyed '<split>/<name>'."""
         sums = None

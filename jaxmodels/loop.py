@@ -194,7 +194,8 @@ def _run(
         raise Preempted(start, guard.signal_name, checkpointer.directory, saved=False)
     window_start, window_step = time.perf_counter(), start
     for step in range(start, train_cfg.num_steps):
-        state, sums = experiment.loop_step(state, sums, *feed.args_for_step(step))
+        step_fn = experiment.first_step if step == start else experiment.loop_step
+        state, sums = step_fn(state, sums, *feed.args_for_step(step))
         done = step + 1
         experiment.strategy.pace(done, state.step)  # several CPU devices: bound the dispatched, unfinished steps
         is_last = done == train_cfg.num_steps

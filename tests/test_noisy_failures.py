@@ -120,6 +120,15 @@ def test_a_model_that_does_not_fit_the_datas_geometry_is_one_line_naming_both_si
     assert not workdir.exists()
 
 
+def test_under_pmap_the_geometry_mismatch_is_one_line_at_the_first_step(tmp_path, capsys):
+    # pmap compiles at its first call, not ahead: the same error comes from there, before any checkpoint.
+    argv = ["--config", str(EXPERIMENTS / "digits_vit.py"), "--config.model.patch_size=16"]
+    workdir = tmp_path / "vit"
+    status = cli.main(["train", *argv, "--config.parallel.strategy=pmap", "--workdir", str(workdir)])
+    assert_one_error_line(status, capsys.readouterr().err, "'vit'", "patch_size=16", "inputs float32[100, 8, 8, 1]")
+    assert not (workdir / "checkpoints").exists() or not any((workdir / "checkpoints").iterdir())
+
+
 def test_a_workdirs_config_json_reruns_its_exact_settings_elsewhere(base, tmp_path, capsys):
     rerun = tmp_path / "rerun"
     assert cli.main(["train", "--config", str(base / "config.json"), "--workdir", str(rerun)]) == 0
