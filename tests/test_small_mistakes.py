@@ -14,20 +14,13 @@ import pytest
 
 import jaxmodels as jm
 from jaxmodels.files import first_line
+from tests import test_bad_inputs
 from tests.conftest import EXPERIMENTS, assert_one_error_line, run_cli
 from tests.test_bad_inputs import MLP, MLP_RUN, assert_refused, mlp_experiment, snapshot
 
 CNN = str(EXPERIMENTS / "mnist1d_cnn.py")
 pytestmark = pytest.mark.usefixtures("compilation_cache_dir")
-
-
-@pytest.fixture(scope="module")
-def mlp_workdir(data_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The MNIST-1D MLP trained 20 steps, checkpoints at 10 and 20."""
-    workdir = tmp_path_factory.mktemp("trained") / "mlp"
-    result = run_cli("train", "--config", MLP, "--workdir", str(workdir), *MLP_RUN)
-    assert result.status == 0, result.stderr
-    return workdir
+mlp_workdir = test_bad_inputs.mlp_workdir  # the MLP trained 20 steps, checkpoints at 10 and 20 (once per module)
 
 
 @pytest.fixture
