@@ -6,7 +6,8 @@ Config (ml_collections) -> model (Flax Linen, by name) + task (loss, metrics) + 
 The Python API (`import jaxmodels as jm`): `jm.load_config`, `jm.train`, `jm.load`, `jm.evaluate`,
 `jm.sample`, `jm.compile` and `jm.Run`, from `jaxmodels.run`, `jm.sweep` (hyper-parameter sweeps on Optuna),
 from `jaxmodels.sweeps.runner`, `jm.fill_mask` (jaxmodels.masked_lm), `jm.load_export` (jaxmodels.exported) and
-`jm.from_pretrained` (a released model directory or an export; jaxmodels.pretrained.importer).
+`jm.from_pretrained` (a released model directory or an export; jaxmodels.pretrained.importer) and
+`jm.provenance` (the commit, software and CPU a result was computed on; jaxmodels.reproducibility).
 They are loaded on first use, so that importing the package (e.g. for `jaxmodels --help`) does not load JAX or
 Optuna.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "load",
     "load_config",
     "load_export",
+    "provenance",
     "sample",
     "sweep",
     "train",
@@ -35,6 +37,7 @@ _HOMES = {  # every other name lives in jaxmodels.run
     "fill_mask": "jaxmodels.masked_lm",
     "load_export": "jaxmodels.exported",
     "from_pretrained": "jaxmodels.pretrained.importer",
+    "provenance": "jaxmodels.reproducibility",
 }
 
 

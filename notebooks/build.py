@@ -23,6 +23,8 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+from jaxmodels.reproducibility import provenance
+
 NOTEBOOKS = Path(__file__).resolve().parent
 TIMEOUT_S = 4 * 3600  # per cell, full mode (the BERT notebook's fine-tuning cell runs over an hour on 2 cores)
 
@@ -31,6 +33,10 @@ def execute(source: Path, *, fast: bool, timeout: int = TIMEOUT_S) -> nbformat.N
     """The notebook of jupytext file `source`, executed top to bottom in a fresh kernel (cwd: notebooks/)."""
     notebook = jupytext.read(source)
     notebook.metadata.pop("jupytext", None)  # the pairing lives in the .py header; keep the .ipynb plain
+    # Per-seed numbers are reproducible on the same machine type and software only: say which ones these were.
+    notebook.metadata["jaxmodels"] = {"provenance": provenance().as_dict()}
+    if not fast and "+" in notebook.metadata["jaxmodels"]["provenance"]["commit"]:
+        print(f"{source}: warning: tracked files differ from the commit; commit them first", file=sys.stderr)
     previous = os.environ.get("JAXMODELS_FAST")
     os.environ["JAXMODELS_FAST"] = "1" if fast else "0"
     try:
