@@ -35,7 +35,7 @@
 # for the CPU's instruction set, kernels for another one round differently, and training amplifies the last
 # bits into another trajectory — so compare means, with the spread over seeds as the uncertainty, not single
 # seeds. docs/results.md measures how far these very rows move when the instruction set is capped (section
-# "Reproducibility across machines"): per seed by about the seed spread, the means by less.
+# "Reproducibility across machines"): per seed by amounts of the order of the seed spread, the means by less.
 
 # %%
 import os
@@ -58,13 +58,13 @@ EXPERIMENTS = Path("..") / "experiments"
 WORKDIRS = Path(tempfile.mkdtemp(prefix="mnist1d_table1_"))
 
 MODELS = {  # name in the paper -> experiment file
-    "logistic": "mnist1d_logreg.py",
+    "logistic regression": "mnist1d_logreg.py",
     "MLP": "mnist1d_mlp.py",
     "CNN": "mnist1d_cnn.py",
     "GRU": "mnist1d_gru.py",
 }
 PAPER = {  # Table 1, test accuracy %: (regular mean, regular std, shuffled); the paper gives no shuffled spread
-    "logistic": (32, 1, 32),
+    "logistic regression": (32, 1, 32),
     "MLP": (68, 2, 68),
     "CNN": (94, 2, 56),
     "GRU": (91, 2, 57),
@@ -86,7 +86,7 @@ def config_of(model: str, seed: int = 0, shuffled: bool = False):
 
 def train(model: str, seed: int, shuffled: bool) -> jm.Run:
     """One run of the paper's setup; its workdir keeps metrics.jsonl and the final checkpoint."""
-    workdir = WORKDIRS / f"{model}_{'shuffled' if shuffled else 'regular'}_seed{seed}"
+    workdir = WORKDIRS / f"{model.split()[0]}_{'shuffled' if shuffled else 'regular'}_seed{seed}"
     return jm.train(config_of(model, seed, shuffled), workdir)
 
 
@@ -197,6 +197,7 @@ for i, model in enumerate(PAPER):
 ax.set_xlabel("step")
 ax.set_ylabel("test accuracy (%)")
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the axes: clear of the curves
+ax.set_title(f"Test accuracy during training, seed {SEEDS[0]}")
 plt.show()
 
 mlp_best = curves["MLP", False][1].max()
@@ -256,7 +257,7 @@ bullets = []
 
 # The paper's point: shuffling hurts the models with a spatial prior only.
 drops = [f"the {m} from {mean[m, False]:.1f} to {mean[m, True]:.1f} %" for m in ("CNN", "GRU") if m in SHUFFLED]
-kept = [m for m in ("logistic", "MLP") if m in SHUFFLED]
+kept = [m for m in ("logistic regression", "MLP") if m in SHUFFLED]
 changes = " and ".join(f"{mean[m, True] - mean[m, False]:+.1f}" for m in kept)
 level = "at or below" if all(mean[m, True] <= mean["MLP", True] for m in ("CNN", "GRU") if m in SHUFFLED) else "near"
 bullets.append(
@@ -271,7 +272,7 @@ outside = [
     for m in PAPER
     if m not in inside
 ]
-sentence = f"**Ordered signals.** Our mean lands inside the paper's range for {', '.join(inside) or 'no model'}"
+sentence = f"**Ordered signals.** Our mean lies within the paper's mean ± its ± for {', '.join(inside) or 'no model'}"
 sentence += f"; outside it for {', '.join(outside)}." if outside else "."
 if "MLP" not in inside and mean["MLP", False] < PAPER["MLP"][0]:
     sentence += (
@@ -299,8 +300,9 @@ if std:
     spreads = ", ".join(f"{m} {std[m, False]:.1f}" for m in PAPER)
     bullets.append(
         f"**The seed spread is the uncertainty across machines.** Over our seeds the ordered row's sample standard "
-        f"deviations are {spreads} points. On another CPU or software the per-seed numbers above move by about "
-        "that much (docs/results.md), so a difference of means smaller than it is none."
+        f"deviations are {spreads} points. On another CPU or software the per-seed numbers above move by amounts "
+        "of that order and the means by less (docs/results.md), so a difference of means smaller than the spread "
+        "is none."
     )
 display(Markdown("\n".join(f"- {bullet}" for bullet in bullets)))
 
@@ -312,7 +314,7 @@ display(Markdown("\n".join(f"- {bullet}" for bullet in bullets)))
 if FAST:
     regular = {model: accuracies(model, False).mean() for model in PAPER}
     shuffled = {model: accuracies(model, True).mean() for model in SHUFFLED}
-    assert 25 < regular["logistic"] < 40 and 45 < regular["MLP"] < 75, regular
-    assert regular["CNN"] > regular["MLP"] + 5 and regular["GRU"] > regular["logistic"] + 10, regular
+    assert 25 < regular["logistic regression"] < 40 and 45 < regular["MLP"] < 75, regular
+    assert regular["CNN"] > regular["MLP"] + 5 and regular["GRU"] > regular["logistic regression"] + 10, regular
     assert shuffled["CNN"] < regular["CNN"] - 5, (regular, shuffled)
     assert abs(shuffled["MLP"] - regular["MLP"]) < 10, (regular, shuffled)
