@@ -35,6 +35,7 @@ import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
 import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -45,6 +46,7 @@ from IPython.display import Markdown, display
 import jaxmodels as jm
 
 print(jm.provenance())
+STARTED = time.perf_counter()
 print(f"JAX sees {jax.device_count()} devices: {jax.devices()[0].platform}")
 
 FAST = os.environ.get("JAXMODELS_FAST") == "1"
@@ -246,3 +248,6 @@ for name, loss in others.items():
     np.testing.assert_allclose(loss, reference, rtol=1e-4, err_msg=name)  # the same run, to float32 rounding
 assert fsdp["state_bytes_per_device"] < dp["state_bytes_per_device"] / 6  # fsdp shards the state
 np.testing.assert_allclose(losses(resumed), losses(runs["fsdp"]), rtol=1e-5)  # the resumed run continues it
+
+# %%
+print(f"this notebook ran for {(time.perf_counter() - STARTED) / 60:.0f} min on the machine of the first output")

@@ -40,6 +40,7 @@
 # %%
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -49,6 +50,7 @@ from IPython.display import Markdown, display
 import jaxmodels as jm
 
 print(jm.provenance())
+STARTED = time.perf_counter()
 
 # %%
 FAST = os.environ.get("JAXMODELS_FAST") == "1"
@@ -108,7 +110,7 @@ print(
 print(
     f"setup: {setup.optimizer.name} at learning rate {setup.optimizer.learning_rate:g}, batch "
     f"{setup.data.batch_size}, {STEPS:,} steps, test accuracy every {setup.train.eval_every} steps; "
-    f"seeds {', '.join(map(str, SEEDS))}"
+    f"{len(SEEDS)} seeds: {', '.join(map(str, SEEDS))}"
 )
 
 # %% [markdown]
@@ -318,3 +320,6 @@ if FAST:
     assert regular["CNN"] > regular["MLP"] + 5 and regular["GRU"] > regular["logistic regression"] + 10, regular
     assert shuffled["CNN"] < regular["CNN"] - 5, (regular, shuffled)
     assert abs(shuffled["MLP"] - regular["MLP"]) < 10, (regular, shuffled)
+
+# %%
+print(f"this notebook ran for {(time.perf_counter() - STARTED) / 60:.0f} min on the machine of the first output")
