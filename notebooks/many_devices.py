@@ -243,11 +243,12 @@ print(f"largest train-loss difference after the switch at step {STEPS // 2}: {sw
 # The quick mode's checks (`JAXMODELS_FAST=1`), run by the test suite:
 
 # %%
+ROUNDING = 1e-4 if FAST else 2e-3  # relative; float32 rounding differences grow with the steps trained
 assert reference[-1] < reference[0] - 0.2, reference  # it trains
 for name, loss in others.items():
-    np.testing.assert_allclose(loss, reference, rtol=1e-4, err_msg=name)  # the same run, to float32 rounding
+    np.testing.assert_allclose(loss, reference, rtol=ROUNDING, err_msg=name)  # the same run, to rounding
 assert fsdp["state_bytes_per_device"] < dp["state_bytes_per_device"] / 6  # fsdp shards the state
-np.testing.assert_allclose(losses(resumed), losses(runs["fsdp"]), rtol=1e-5)  # the resumed run continues it
+np.testing.assert_allclose(losses(resumed), losses(runs["fsdp"]), rtol=ROUNDING)  # the resumed run continues it
 
 # %%
 print(f"this notebook ran for {(time.perf_counter() - STARTED) / 60:.0f} min on the machine of the first output")
