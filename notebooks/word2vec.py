@@ -44,6 +44,7 @@
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -52,10 +53,11 @@ from adjustText import adjust_text
 from IPython.display import Markdown, display
 
 import jaxmodels as jm
-from jaxmodels.data.transforms import SUBSAMPLE_THRESHOLD
+from jaxmodels.data.transforms import SUBSAMPLE_THRESHOLD, UNIGRAM_POWER
 from jaxmodels.models.word2vec import analogy, nearest_neighbours, word_vectors
 
 print(jm.provenance())
+STARTED = time.perf_counter()
 
 FAST = os.environ.get("JAXMODELS_FAST") == "1"
 STEPS = 1000 if FAST else 10_000
@@ -84,7 +86,8 @@ configs = {label: config_of(name) for label, name in MODELS.items()}
 setup, experiment_steps = configs["skip-gram"], jm.load_config(EXPERIMENT).train.num_steps
 print(
     f"\nboth models: {setup.data.vocab_size:,}-token vocabulary, {setup.model.embed_dim}-dimensional vectors, "
-    f"window {setup.data.window}, {setup.data.num_negatives} noise words per pair, "
+    f"window {setup.data.window}, {setup.data.num_negatives} noise words per pair "
+    f"(drawn from the unigram distribution to the power {UNIGRAM_POWER}), "
     f"subsampling at t = {SUBSAMPLE_THRESHOLD:g},\n"
     f"batch {setup.data.batch_size}, Adam at {setup.optimizer.learning_rate:g}, {STEPS:,} steps (the experiment: "
     f"{experiment_steps:,}), validation every {EVAL_EVERY} steps, a checkpoint every {CHECKPOINT_EVERY:,} steps"
@@ -255,8 +258,15 @@ for ax, label in zip(axes, runs, strict=True):
         ax.scatter(xy[:, 0], xy[:, 1], color=f"C{i}", label=group, s=18)
         texts += [ax.text(x, y, word, fontsize=9, color=f"C{i}") for word, (x, y) in zip(members, xy, strict=True)]
         start += len(members)
+    ax.margins(0.12)  # room for the labels adjust_text moves outwards
     adjust_text(
-        texts, x=projected[:, 0], y=projected[:, 1], ax=ax, arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5}
+        texts,
+        x=projected[:, 0],
+        y=projected[:, 1],
+        ax=ax,
+        expand=(1.3, 1.6),
+        force_text=(0.3, 0.6),
+        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5},
     )
     ax.set_title(f"{label}: PCA of {len(words)} word vectors")
     ax.set_xlabel("first principal component")
@@ -398,9 +408,9 @@ def levels_off(label: str) -> int:
     return next(step for step in snapshots[label] if gap(label, step) >= best - 0.05)
 
 
-def either(value_of, fmt: str = ".2f") -> str:
+def either(value_of, fmt: str = ".2f", unit: str = "") -> str:
     """'<skip-gram's value> (skip-gram) and <CBOW's> (CBOW)', value_of(label) formatted with `fmt`."""
-    return f"{value_of(skip):{fmt}} (skip-gram) and {value_of(cbow):{fmt}} (CBOW)"
+    return f"{value_of(skip):{fmt}}{unit} (skip-gram) and {value_of(cbow):{fmt}}{unit} (CBOW)"
 
 
 def listed(words: list[str]) -> str:
@@ -423,6 +433,7 @@ measures = {  # (name, skip-gram's value, CBOW's value, True when larger is bett
 }
 cbow_ahead = [name for name, (a, b, larger) in measures.items() if (b > a if larger else b < a)]
 skip_ahead = [name for name, (a, b, larger) in measures.items() if (a > b if larger else a < b)]
+cbow_wins = len(cbow_ahead) == len(measures)
 daughter = top3[cbow][("brother", "sister", "son")]
 lines = [
     f"- **The papers' analogy accuracy is not reproduced, and cannot be** on this little text. On our "
@@ -435,28 +446,29 @@ lines = [
     f"- **Related words do sit together.** Two characters of the same play have a mean cosine similarity of "
     f"{either(lambda m: summary[m]['same play'])}, two characters of different plays "
     f"{either(lambda m: summary[m]['different plays'])}, two random words "
-    f"{either(lambda m: abs(summary[m]['random words']))}; "
+    f"{either(lambda m: round(summary[m]['random words'], 2) + 0.0)}; "
     + (
         f"for every one of the {len(names)} characters, the most similar other character is from its own play."
         if all_nearest
         else "the most similar other character is from the same play for "
-        f"{either(lambda m: 100 * nearest_same[m], '.0f')} % of the {len(names)}."
+        f"{either(lambda m: 100 * nearest_same[m], '.0f', ' %')} of the {len(names)}."
     )
     + f" The neighbour lists show the same with ordinary words: father → {listed(neighbours[cbow]['father'])} (CBOW); "
     f"thou → {listed(neighbours[cbow]['thou'])} (CBOW); night → {listed(neighbours[cbow]['night'])} (CBOW); "
     f"sword → {listed(neighbours[skip]['sword'])} (skip-gram).",
     (
         "- **CBOW is ahead of skip-gram on everything we measured**"
-        if not skip_ahead
-        else f"- **CBOW is ahead on {', '.join(cbow_ahead) or 'nothing'}, skip-gram on {', '.join(skip_ahead)}**"
+        if cbow_wins
+        else f"- **CBOW is ahead on {', '.join(cbow_ahead) or 'nothing'}; skip-gram on "
+        f"{', '.join(skip_ahead) or 'nothing'}**"
     )
     + f" ({', '.join(measures)}): validation loss {either(lambda m: final[m]['val/loss'], '.3f')}, accuracy "
-    f"{either(lambda m: 100 * final[m]['val/accuracy'], '.1f')} % (CBOW's task — one centre word from a "
+    f"{either(lambda m: 100 * final[m]['val/accuracy'], '.1f', ' %')} (CBOW's task — one centre word from a "
     "whole window — is easier, so these two are not a fair race). The paper found skip-gram the better of the two "
     "on semantic questions with far more text"
     + (
         f"; on this little text and {STEPS:,} steps, CBOW, which sees a whole window per example, learns faster."
-        if not skip_ahead
+        if cbow_wins
         else "."
     ),
     f"- **The validation loss is a poor guide to the vectors.** It falls from {INITIAL_LOSS:.2f} to "
@@ -484,3 +496,6 @@ if FAST:
         assert run.final["val/accuracy"] > 0.25, (label, run.final)
         same, other, random = (summary[label][k] for k in ("same play", "different plays", "random words"))
         assert same > other + 0.05 and same > random + 0.05, (label, summary[label])
+
+# %%
+print(f"this notebook ran in {(time.perf_counter() - STARTED) / 60:.0f} min")
