@@ -29,6 +29,7 @@
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -40,6 +41,7 @@ from matplotlib.colors import PowerNorm
 import jaxmodels as jm
 
 print(jm.provenance())
+STARTED = time.perf_counter()
 
 FAST = os.environ.get("JAXMODELS_FAST") == "1"
 STEPS = 80 if FAST else 2000
@@ -270,3 +272,6 @@ if FAST:
     np.testing.assert_allclose(maps.sum(-1), 1.0, rtol=1e-5)
     assert np.abs(np.triu(maps, k=1)).max() == 0.0
     assert abs(sample_score - gpt.final["val/loss"]) < 0.5, (sample_score, gpt.final)
+
+# %%
+print(f"this notebook ran in {(time.perf_counter() - STARTED) / 60:.0f} min")
