@@ -41,7 +41,7 @@
 # training half, runs a small **hyper-parameter sweep** (`jm.sweep`, the Python face of `jaxmodels sweep`) on it,
 # trains the chosen settings and the hand-set ones over **several seeds**, and only then compares them on the
 # test half, beside the SVC as scikit-learn's example sets it and an SVC tuned on the same validation split.
-# Every run is what `jaxmodels train --config experiments/digits_<model>.py` does, with the overrides printed.
+# Every run is what `jaxmodels train --config experiments/digits_<model>.py` does, with the code cells' overrides.
 # Set `JAXMODELS_FAST=1` for a quick check (a few dozen steps each, fewer trials and seeds).
 
 # %%
