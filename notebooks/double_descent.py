@@ -82,8 +82,8 @@ np.savez(WORK / "test.npz", x=data["x_test"].astype(np.float32), y=data["y_test"
 
 print(
     f"data: {len(y_train):,} training signals of {x_train.shape[1]} samples, {len(data['y_test']):,} test signals; "
-    f"{redrawn.sum()} training labels redrawn ({100 * redrawn.mean():.1f} %), {np.sum(y_train != y_clean)} of them "
-    f"changed ({noise_floor:.1f} %: the noise floor)"
+    f"label noise {100 * LABEL_NOISE:.0f} %: {redrawn.sum()} training labels redrawn ({100 * redrawn.mean():.1f} %), "
+    f"{np.sum(y_train != y_clean)} of them changed ({noise_floor:.1f} %: the noise floor)"
 )
 print(f"widths: {WIDTHS} ({len(WIDTHS)}); seeds: {SEEDS} (initialisation and batch order; same noisy labels)")
 for name, (epochs, overrides) in CURVES.items():
@@ -320,6 +320,14 @@ for width, color in zip(SHOWN, colors, strict=True):
     ax_test.plot([row["step"] * epoch_of for row in evals], [100 * (1 - row["test/accuracy"]) for row in evals],
                  "o-", color=color, ms=3, lw=1.2)  # fmt: skip
 ax.axhline(noise_floor, color="k", lw=0.6, ls="--")
+ax.annotate(
+    "noise floor",
+    (CURVES["protocol"][0], noise_floor),
+    xytext=(0, 3),
+    textcoords="offset points",
+    ha="right",
+    fontsize=8,
+)
 ax.set_ylabel("running train error, noisy labels (%)")
 ax_test.set_ylabel("test error (%)")
 for axis in (ax, ax_test):
@@ -336,10 +344,15 @@ plt.show()
 ref, prot, adam = marks["reference"], marks["protocol"], marks["adam"]
 loss_peak = int(protocol_loss.mean(1).argmax())
 moved = (
-    "The peak moves with the training, not just with the model."
+    "Another training moves the peak."
     if adam["peak"] != prot["peak"]
     else "The peak stays at the same width under the other training."
 )
+
+
+def sharpness(m: dict) -> str:
+    """Whether the peak stands out of its neighbours by more than two seed standard deviations."""
+    return "clear of" if m["above"].mean() > 2 * spread(m["above"]) else "within two seed standard deviations of"
 
 
 def where(m: dict) -> str:
@@ -353,7 +366,7 @@ display(
         f"""
 - **The repository's protocol, run as written.** Over {len(SEEDS["protocol"])} seeds the test error falls to
   its classical minimum at {WIDTHS[prot["classical"]]} units ({pm(prot["test"][prot["classical"]])} %), rises
-  to a peak at {where(prot)}, {pm(prot["above"])} points above the mean of its neighbours
+  to a peak at {where(prot)}, {pm(prot["above"])} points above the mean of its neighbours ({sharpness(prot)} them)
   ({", ".join(str(WIDTHS[i]) for i in prot["beside"])} units) and {pm(prot["rise"])} points above the classical
   minimum, and falls again to {pm(prot["test"][-1])} % at {WIDTHS[-1]} units. The seeds put the peak at
   {", ".join(map(str, prot["seed_peaks"]))} units. The train error first goes under 1 % at
@@ -369,9 +382,10 @@ display(
   {len(SEEDS["adam"])} seeds) peaks at {where(adam)}, {pm(adam["above"])} points above its neighbours and
   {pm(adam["rise"])} above its classical minimum ({WIDTHS[adam["classical"]]} units,
   {pm(adam["test"][adam["classical"]])} %); its train error goes under 1 % at {adam["threshold"] or "no width"}
-  units; the seeds put its peak at {", ".join(map(str, adam["seed_peaks"]))}. Where the peak sits depends on
-  when a model can fit the noisy labels *with the training it gets* (Nakkiran et al.'s "effective model
-  complexity"), not on its size alone.
+  units; the seeds put its peak at {", ".join(map(str, adam["seed_peaks"]))}: a peak {sharpness(adam)} its
+  neighbours. Both curves peak near the width at which their training first fits the noisy labels, and that width
+  depends on the training (Nakkiran et al.'s "effective model complexity"); the optimizer, the number of epochs
+  and the residual layer change together here, so this curve does not say which of them moves it.
 - **The test loss:** under the protocol it climbs from {pm(protocol_loss[prot["classical"]], 2)} at the
   classical minimum to {pm(protocol_loss[loss_peak], 2)} at {WIDTHS[loss_peak]} units and falls to
   {pm(protocol_loss[-1], 2)} at {WIDTHS[-1]} units: a network that memorised the noisy labels makes its test
