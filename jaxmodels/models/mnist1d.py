@@ -50,18 +50,23 @@ class LogisticRegression(nn.Module):
 
 @register("mnist1d_mlp")
 class MNIST1DMLP(nn.Module):
-    """40-100-100-10 ReLU MLP; as in the paper's code, the second hidden layer is residual."""
+    """40-100-100-10 ReLU MLP; as in the paper's code, the second hidden layer is residual.
+
+    `residual=False` gives the plain 40-h-h-10 MLP of the MNIST-1D repository's double-descent notebook.
+    """
 
     hidden: int = 100
     num_classes: int = 10
     torch_init: bool = True
+    residual: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         del train
         x = x.reshape(x.shape[0], -1)
         h = nn.relu(nn.Dense(self.hidden, **_initialisers(self.torch_init, x.shape[-1]))(x))
-        h = h + nn.relu(nn.Dense(self.hidden, **_initialisers(self.torch_init, self.hidden))(h))
+        second = nn.relu(nn.Dense(self.hidden, **_initialisers(self.torch_init, self.hidden))(h))
+        h = h + second if self.residual else second
         return nn.Dense(self.num_classes, **_initialisers(self.torch_init, self.hidden))(h)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from jaxmodels.errors import ConfigError
@@ -36,6 +37,20 @@ def test_cnn_layer_shapes_follow_the_paper():
     assert params["Conv_0"]["kernel"].shape == (5, 1, 25)
     assert params["Conv_1"]["kernel"].shape == (3, 25, 25)
     assert params["Dense_0"]["kernel"].shape == (125, 10)  # 5 positions x 25 channels
+
+
+def test_mlp_residual_switch_adds_the_first_hidden_layer_to_the_second():
+    """Same parameters, two models: the residual one's logits are the plain one's read out from h1 + h2."""
+    x = np.random.default_rng(1).normal(size=(3, 40)).astype(np.float32)
+    residual, plain = get_model("mnist1d_mlp", hidden=8), get_model("mnist1d_mlp", hidden=8, residual=False)
+    variables = residual.init(jax.random.key(0), x)
+    p = jax.tree.map(np.asarray, variables["params"])
+    h1 = np.maximum(x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"], 0)
+    h2 = np.maximum(h1 @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"], 0)
+    read_out = lambda h: h @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
+    np.testing.assert_allclose(residual.apply(variables, x), read_out(h1 + h2), atol=1e-5)
+    np.testing.assert_allclose(plain.apply(variables, x), read_out(h2), atol=1e-5)
+    assert np.abs(read_out(h1 + h2) - read_out(h2)).max() > 1e-2
 
 
 @pytest.mark.parametrize("name", ["logistic", "mnist1d_mlp", "mnist1d_cnn", "mnist1d_gru"])
