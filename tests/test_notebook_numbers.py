@@ -26,7 +26,11 @@ REPRODUCTIONS = ROOT / "docs" / "reproductions.md"
 
 # Numbers quoted from a paper or its code and not printed by the notebook: notebook -> {number: source}.
 PAPER_NUMBERS: dict[str, dict[str, str]] = {
-    "bert_finetune": {},
+    "bert_finetune": {
+        "15": "Devlin et al. 2019, §3.1: BERT masks 15 % of the tokens",
+        "10": "Howard & Ruder 2018, §5: with 100 labels ULMFiT matches training from scratch on 10-100x more",
+        "100": "Howard & Ruder 2018, §5 (as above)",
+    },
     "convnets": {},
     "double_descent": {},
     "many_devices": {},
