@@ -116,6 +116,7 @@ def test_the_package_exposes_only_the_documented_api():
         "load",
         "load_config",
         "load_export",
+        "provenance",
         "sample",
         "sweep",
         "train",
